@@ -1,0 +1,3 @@
+from painter.cli import main
+
+main()

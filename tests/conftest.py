@@ -1,0 +1,59 @@
+"""Shared fixtures. Real data lives in ../shared/data/gan-getting-started beside the
+checkout; tests that need it skip with a reason when it is absent (a user's clone)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(
+    os.environ.get("PAINTER_SHARED_DATA", REPO.parent / "shared" / "data" / "gan-getting-started")
+)
+SAMPLE = REPO / "painter" / "data" / "sample"
+
+
+def pytest_configure(config):
+    # Two logical CPU devices, so MirroredStrategy tests have two replicas on a CPU-only
+    # machine. It must happen before TensorFlow initialises its devices.
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+    except RuntimeError:  # already initialised by an earlier import
+        pass
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real competition data, or a skip saying where it was looked for."""
+    if not (SHARED_DATA / "monet_tfrec").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set PAINTER_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The embedded sample shipped in the package: monet/ and photo/ JPEG folders."""
+    return SAMPLE
+
+
+@pytest.fixture
+def run_cli(capfd):
+    """Runs `painter ARGS…` in-process; returns (exit_code, stdout, stderr)."""
+    from painter.cli import main
+
+    def run(*args: str):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        out, err = capfd.readouterr()
+        return exc.value.code, out, err
+
+    return run

@@ -1,0 +1,63 @@
+import dataclasses
+
+import pytest
+
+from painter.config import (
+    CONFIG_DIR,
+    CycleGANConfig,
+    NoiseGANConfig,
+    config_to_toml,
+    load_config,
+)
+from painter.errors import ConfigError
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('family = "cyclegan"\nlerning_rate = 0.1\n')
+    with pytest.raises(ConfigError, match="lerning_rate"):
+        load_config(path)
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('epochs = "ten"\n')
+    with pytest.raises(ConfigError, match="'epochs' must be int"):
+        load_config(path)
+
+
+def test_unknown_family(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('family = "vae"\n')
+    with pytest.raises(ConfigError, match="unknown family 'vae'"):
+        load_config(path)
+
+
+def test_int_promoted_to_float_and_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("learning_rate = 1\nepochs = 3\n")
+    config = load_config(path, epochs=7, steps_per_epoch=None)
+    assert config.learning_rate == 1.0 and isinstance(config.learning_rate, float)
+    assert config.epochs == 7 and config.steps_per_epoch == 0
+
+
+def test_resolved_toml_round_trips_and_marks_changes(tmp_path):
+    config = dataclasses.replace(NoiseGANConfig(), latent_dim=64)
+    text = config_to_toml(config)
+    assert "latent_dim = 64  # changed" in text
+    assert "batch_size = 15\n" in text
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_configs_load(path):
+    config = load_config(path)
+    assert isinstance(config, (CycleGANConfig, NoiseGANConfig))
+
+
+def test_shipped_config_by_name():
+    assert load_config("quick").image_size <= 128
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config("nonexistent")
