@@ -41,7 +41,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
-    """The embedded sample shipped in the package: monet/ and photo/ JPEG folders."""
+    """The embedded sample shipped in the package, in Kaggle's layout: monet_jpg/, photo_jpg/."""
     return SAMPLE
 
 
