@@ -131,7 +131,39 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
             raise ConfigError(
                 f"{source}: key {key!r} must be {want.__name__}, got {value!r}"
             )
-    return cls(**values)
+    config = cls(**values)
+    _check_choices(config, source)
+    return config
+
+
+def _check_choices(config: Config, source: str) -> None:
+    """Names that pick a builder, loss or policy must be known; the registries decide."""
+    from painter.models.diffaugment import AUGMENTATIONS
+    from painter.models.generators import GENERATORS
+    from painter.models.losses import LOSSES
+
+    choices = {
+        "generator": tuple(GENERATORS),
+        "loss": tuple(LOSSES),
+        "upsample": ("transpose", "resize"),
+        "output": ("tanh", "residual"),
+        "mixed_precision": ("", "mixed_float16", "mixed_bfloat16"),
+    }
+    for key, known in choices.items():
+        value = getattr(config, key, None)
+        if value is not None and value not in known:
+            raise ConfigError(
+                f"{source}: key {key!r} must be one of {', '.join(map(repr, known))}, got {value!r}"
+            )
+    for name in (n.strip() for n in config.diffaugment.split(",") if n.strip()):
+        if name not in AUGMENTATIONS:
+            raise ConfigError(
+                f"{source}: key 'diffaugment' has unknown transform {name!r} "
+                f"(known: {', '.join(AUGMENTATIONS)})"
+            )
+    for key in ("image_size", "batch_size", "epochs"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{source}: key {key!r} must be at least 1, got {getattr(config, key)}")
 
 
 def load_config(path: str | Path, **overrides: Any) -> Config:

@@ -61,3 +61,20 @@ def test_shipped_config_by_name():
     assert load_config("quick").image_size <= 128
     with pytest.raises(ConfigError, match="no such config"):
         load_config("nonexistent")
+
+
+@pytest.mark.parametrize(
+    "line, key",
+    [
+        ('generator = "vgg"', "generator"),
+        ('loss = "wgan"', "loss"),
+        ('upsample = "nearest"', "upsample"),
+        ('diffaugment = "color,rotate"', "diffaugment"),
+        ("batch_size = 0", "batch_size"),
+    ],
+)
+def test_bad_choice_is_named(tmp_path, line, key):
+    path = tmp_path / "bad.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=key):
+        load_config(path)

@@ -1,0 +1,302 @@
+"""Image-to-image generators of the CycleGAN family: `resnet` (Zhu et al. 2017) and `unet`
+(the competition's starter notebook, after pix2pix).
+
+Every generator maps (image_size, image_size, 3) images in [-1, 1] to images of the same
+shape in [-1, 1]. Three `CycleGANConfig` fields shape all of them:
+
+- `upsample`: "transpose" (strided `Conv2DTranspose`, as the papers) or "resize" (bilinear
+  `UpSampling2D` then a 3×3 conv, which cannot make checkerboard artefacts).
+- `output`: "tanh" (the papers) or "residual": the network predicts a residual `r` (its
+  last conv, linear) and the generator returns `clip(input + r, -1, 1)`. That conv starts
+  at zero, so an untrained generator returns its input exactly and training starts from
+  the photo; its own gradient is not zero, so the rest of the network follows after the
+  first step.
+- `residual_scale` (needs `output="residual"`): when > 0, the network runs on the input
+  average-pooled down to `residual_scale` px; its residual is up-sampled bilinearly and
+  added to the full-size input, so the output keeps every detail of the photo that the
+  network does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from painter.config import CycleGANConfig
+from painter.models.layers import ReflectionPadding2D, ResidualOutput, conv_init, instance_norm
+
+UPSAMPLE_MODES = ("transpose", "resize")
+OUTPUT_MODES = ("tanh", "residual")
+
+
+# ---- blocks ---------------------------------------------------------------------------
+
+
+def _residual_block(x, filters: int, name: str):
+    """Zhu et al.'s residual block: two reflection-padded 3×3 convs with instance norm."""
+    shortcut = x
+    x = ReflectionPadding2D(1, name=f"{name}_pad1")(x)
+    x = keras.layers.Conv2D(filters, 3, kernel_initializer=conv_init(), name=f"{name}_conv1")(x)
+    x = instance_norm(f"{name}_norm1")(x)
+    x = keras.layers.ReLU(name=f"{name}_relu1")(x)
+    x = ReflectionPadding2D(1, name=f"{name}_pad2")(x)
+    x = keras.layers.Conv2D(filters, 3, kernel_initializer=conv_init(), name=f"{name}_conv2")(x)
+    x = instance_norm(f"{name}_norm2")(x)
+    return keras.layers.Add(name=f"{name}_add")([shortcut, x])
+
+
+def _upsample_conv(x, filters: int, kernel_size: int, upsample: str, name: str, **conv_kwargs):
+    """×2 up-sampling conv: a strided transposed conv, or bilinear resize then a 3×3 conv.
+
+    The resize form always uses a 3×3 kernel: an even kernel with "same" padding would shift
+    the image by half a pixel.
+    """
+    if upsample == "transpose":
+        return keras.layers.Conv2DTranspose(
+            filters, kernel_size, strides=2, padding="same", name=f"{name}_conv", **conv_kwargs
+        )(x)
+    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+    return keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv", **conv_kwargs)(x)
+
+
+def _output_head(x, residual: bool, name: str):
+    """The last layer's activation: tanh, or nothing for a residual (added later)."""
+    if residual:
+        return x
+    return keras.layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
+
+
+def _last_conv_kwargs(residual: bool) -> dict:
+    """A residual generator's last conv starts at zero, so it begins as the identity."""
+    if residual:
+        return {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+    return {"kernel_initializer": conv_init()}
+
+
+# ---- networks (tensor → tensor, at the working size) ---------------------------------
+
+
+def _check_common(config: CycleGANConfig) -> None:
+    if config.gen_filters < 1:
+        raise ValueError(f"`gen_filters` must be >= 1. Received: gen_filters={config.gen_filters}")
+    if config.upsample not in UPSAMPLE_MODES:
+        raise ValueError(
+            f"`upsample` must be one of {UPSAMPLE_MODES}. Received: upsample={config.upsample!r}"
+        )
+    if config.output not in OUTPUT_MODES:
+        raise ValueError(
+            f"`output` must be one of {OUTPUT_MODES}. Received: output={config.output!r}"
+        )
+    if config.residual_scale < 0:
+        raise ValueError(
+            f"`residual_scale` must be >= 0. Received: residual_scale={config.residual_scale}"
+        )
+    if config.residual_scale and config.output != "residual":
+        raise ValueError(
+            '`residual_scale` > 0 needs output="residual" (the network makes a residual '
+            "that is up-sampled onto the full-size input). "
+            f"Received: residual_scale={config.residual_scale}, output={config.output!r}"
+        )
+    if config.residual_scale and (
+        config.residual_scale >= config.image_size or config.image_size % config.residual_scale
+    ):
+        raise ValueError(
+            "`residual_scale` must be smaller than `image_size` and divide it. "
+            f"Received: residual_scale={config.residual_scale}, image_size={config.image_size}"
+        )
+
+
+def _working_size(config: CycleGANConfig) -> int:
+    return config.residual_scale or config.image_size
+
+
+def _resnet_network(x, config: CycleGANConfig, name: str):
+    """c7s1-ngf, d(2·ngf), d(4·ngf), R(4·ngf)×N, u(2·ngf), u(ngf), c7s1-3 (Zhu et al.)."""
+    ngf = config.gen_filters
+    residual = config.output == "residual"
+    # Like Zhu et al.'s code with instance norm, every conv keeps its bias; that is what
+    # makes (Keras parameters − affine norm parameters) equal the paper's count.
+    x = ReflectionPadding2D(3, name=f"{name}_stem_pad")(x)
+    x = keras.layers.Conv2D(ngf, 7, kernel_initializer=conv_init(), name=f"{name}_stem_conv")(x)
+    x = instance_norm(f"{name}_stem_norm")(x)
+    x = keras.layers.ReLU(name=f"{name}_stem_relu")(x)
+    for i, mult in enumerate((2, 4), start=1):
+        x = keras.layers.Conv2D(
+            ngf * mult,
+            3,
+            strides=2,
+            padding="same",
+            kernel_initializer=conv_init(),
+            name=f"{name}_down{i}_conv",
+        )(x)
+        x = instance_norm(f"{name}_down{i}_norm")(x)
+        x = keras.layers.ReLU(name=f"{name}_down{i}_relu")(x)
+    for i in range(1, config.residual_blocks + 1):
+        x = _residual_block(x, ngf * 4, name=f"{name}_res{i}")
+    for i, mult in enumerate((2, 1), start=1):
+        x = _upsample_conv(
+            x, ngf * mult, 3, config.upsample, name=f"{name}_up{i}", kernel_initializer=conv_init()
+        )
+        x = instance_norm(f"{name}_up{i}_norm")(x)
+        x = keras.layers.ReLU(name=f"{name}_up{i}_relu")(x)
+    x = ReflectionPadding2D(3, name=f"{name}_head_pad")(x)
+    x = keras.layers.Conv2D(3, 7, name=f"{name}_head_conv", **_last_conv_kwargs(residual))(x)
+    return _output_head(x, residual, name)
+
+
+def _unet_filters(size: int, ngf: int) -> list[int]:
+    """Down-block widths: ngf·(1, 2, 4, 8, 8, …), one block per halving down to 1×1."""
+    levels = size.bit_length() - 1
+    return [ngf * min(2**i, 8) for i in range(levels)]
+
+
+def _unet_network(x, config: CycleGANConfig, name: str):
+    """The starter notebook's U-Net: 4×4 strided convs down to 1×1, back up with skips."""
+    residual = config.output == "residual"
+    down_filters = _unet_filters(_working_size(config), config.gen_filters)
+    skips = []
+    for i, filters in enumerate(down_filters, start=1):
+        x = keras.layers.Conv2D(
+            filters,
+            4,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=conv_init(),
+            name=f"{name}_down{i}_conv",
+        )(x)
+        # No norm on the first block (pix2pix) nor on the innermost, 1×1 one: instance norm
+        # of a single pixel is the constant beta, which would cut the bottleneck off (the
+        # starter notebook has that bug; Isola et al.'s code leaves the innermost unnormed).
+        if 1 < i < len(down_filters):
+            x = instance_norm(f"{name}_down{i}_norm")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"{name}_down{i}_lrelu")(x)
+        skips.append(x)
+    # The up path mirrors the down path without its innermost block, joining the skips.
+    up_filters = down_filters[-2::-1]
+    for i, (filters, skip) in enumerate(zip(up_filters, skips[-2::-1]), start=1):
+        x = _upsample_conv(
+            x,
+            filters,
+            4,
+            config.upsample,
+            name=f"{name}_up{i}",
+            use_bias=False,
+            kernel_initializer=conv_init(),
+        )
+        x = instance_norm(f"{name}_up{i}_norm")(x)
+        if i <= 3:
+            x = keras.layers.Dropout(0.5, name=f"{name}_up{i}_dropout")(x)
+        x = keras.layers.ReLU(name=f"{name}_up{i}_relu")(x)
+        x = keras.layers.Concatenate(name=f"{name}_up{i}_concat")([x, skip])
+    x = _upsample_conv(x, 3, 4, config.upsample, name=f"{name}_head", **_last_conv_kwargs(residual))
+    return _output_head(x, residual, name)
+
+
+# ---- builders --------------------------------------------------------------------------
+
+
+def _build(config: CycleGANConfig, name: str, network: Callable) -> keras.Model:
+    """Wraps a network with the input, the optional down-scaling and the output mode."""
+    image = keras.Input((config.image_size, config.image_size, 3), name=f"{name}_input")
+    if not config.residual_scale:
+        x = network(image, config, name)
+        if config.output == "residual":
+            x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([image, x])
+        return keras.Model(image, x, name=name)
+    # Average pooling is the exact area down-scaling for an integer factor, and unlike an
+    # antialiased resize it compiles with XLA.
+    factor = config.image_size // config.residual_scale
+    small = keras.layers.AveragePooling2D(factor, name=f"{name}_downscale")(image)
+    residual = network(small, config, name)
+    residual = keras.layers.UpSampling2D(
+        factor, interpolation="bilinear", dtype="float32", name=f"{name}_upscale"
+    )(residual)
+    x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([image, residual])
+    return keras.Model(image, x, name=name)
+
+
+def resnet_generator(config: CycleGANConfig, name: str = "gen_G") -> keras.Model:
+    """The ResNet generator of Zhu et al. 2017 (CycleGAN), `resnet_9blocks` at defaults.
+
+    c7s1-64, d128, d256, 9 residual blocks, u128, u64, c7s1-3 with ngf = 64: reflection
+    padding, instance norm (affine, see `instance_norm`), ReLU, conv biases kept, weights
+    drawn from N(0, 0.02). Use 9 blocks at 256 px and 6 at 128 px.
+
+    Args:
+        config: uses `image_size` (default 256), `gen_filters` (ngf, default 64),
+            `residual_blocks` (default 9), `upsample`, `output` and `residual_scale`
+            (module docstring). The working size (`residual_scale` when set, else
+            `image_size`) must be a multiple of 4 and >= 8.
+        name: model name and prefix of every layer name. Defaults to "gen_G".
+
+    Returns:
+        A `keras.Model` from (image_size, image_size, 3) in [-1, 1] to the same.
+    """
+    _check_common(config)
+    if config.residual_blocks < 0:
+        raise ValueError(
+            "`residual_blocks` must be >= 0. "
+            f"Received: residual_blocks={config.residual_blocks}"
+        )
+    size = _working_size(config)
+    # Two stride-2 convs and back, and the 7×7 reflection needs at least 4 px.
+    if size < 8 or size % 4:
+        raise ValueError(
+            "The ResNet generator's working size (image_size, or residual_scale when set) "
+            f"must be a multiple of 4 and >= 8. Received: image_size={config.image_size}, "
+            f"residual_scale={config.residual_scale}"
+        )
+    return _build(config, name, _resnet_network)
+
+
+def unet_generator(config: CycleGANConfig, name: str = "gen_G") -> keras.Model:
+    """The U-Net generator of the competition's starter notebook (after pix2pix).
+
+    At 256 px: 8 down blocks (4×4 stride-2 conv, instance norm except on the first and the
+    innermost 1×1 block, LeakyReLU 0.2) of ngf·(1, 2, 4, 8, 8, 8, 8, 8) filters down to
+    1×1, then 7 up blocks
+    (stride-2 up-sampling, instance norm, dropout 0.5 in the first 3, ReLU) of
+    ngf·(8, 8, 8, 8, 4, 2, 1) filters, each concatenated with the down block of its size,
+    then a stride-2 up-sampling to 3 channels. Smaller sizes drop innermost levels so the
+    bottleneck still reaches 1×1: 7 down / 6 up at 128 px, 6 / 5 at 64 px; the first 3 up
+    blocks keep the dropout. Convs have no bias, as the notebook. 54,413,955 parameters at
+    defaults: the notebook's 54,414,979 less the 1,024 of the innermost norm it should not
+    have (instance norm of a 1×1 map is a constant, which cuts off the bottleneck).
+
+    Args:
+        config: uses `image_size` (default 256; a power of two >= 8, as is
+            `residual_scale` when set), `gen_filters` (ngf, default 64), `upsample`,
+            `output` and `residual_scale` (module docstring). `residual_blocks` is ResNet
+            only.
+        name: model name and prefix of every layer name. Defaults to "gen_G".
+
+    Returns:
+        A `keras.Model` from (image_size, image_size, 3) in [-1, 1] to the same.
+    """
+    _check_common(config)
+    size = _working_size(config)
+    if size < 8 or size & (size - 1):
+        raise ValueError(
+            "The U-Net generator's working size (image_size, or residual_scale when set) "
+            f"must be a power of two >= 8. Received: image_size={config.image_size}, "
+            f"residual_scale={config.residual_scale}"
+        )
+    return _build(config, name, _unet_network)
+
+
+GENERATORS: dict[str, Callable[..., keras.Model]] = {
+    "resnet": resnet_generator,
+    "unet": unet_generator,
+}
+
+
+def build_generator(config: CycleGANConfig, name: str = "gen_G") -> keras.Model:
+    """The generator named by `config.generator` ("resnet" or "unet"), called `name`."""
+    if config.generator not in GENERATORS:
+        raise ValueError(
+            f"Unknown generator; known: {', '.join(GENERATORS)}. "
+            f"Received: generator={config.generator!r}"
+        )
+    return GENERATORS[config.generator](config, name=name)
