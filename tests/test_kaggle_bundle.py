@@ -1,0 +1,160 @@
+"""`painter kaggle bundle` and the checked-in submission/ kernel folder (no network)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from slugify import slugify  # the kaggle client's own dependency, as its push uses it
+
+from painter.kaggle import bundle as kbundle
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def fake_wheel(tmp_path) -> Path:
+    """A stand-in wheel: these tests are about the folders, the real wheel is built and
+    installed in test_kaggle_kernel.py."""
+    path = tmp_path / "painter-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("painter/__init__.py", "")
+    return path
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch) -> Path:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("PAINTER_CACHE", str(cache))
+    return cache
+
+
+def _read_json(path: Path) -> dict:
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf"), f"{path} starts with a BOM"
+    return json.loads(raw.decode("utf-8"))
+
+
+def check_kernel_metadata(metadata: dict, folder: Path, accelerator: str) -> None:
+    """What `kaggle kernels push` requires, and what painter promises."""
+    owner, slug = metadata["id"].split("/")
+    assert owner and slug
+    assert len(metadata["title"]) >= 5 and slugify(metadata["title"]) == slug
+    assert (folder / metadata["code_file"]).is_file()
+    assert metadata["language"] == "python" and metadata["kernel_type"] == "script"
+    assert metadata["enable_internet"] is False
+    assert metadata["competition_sources"] == ["gan-getting-started"]
+    assert metadata["dataset_sources"] == [f"{owner}/painter-wheel"]
+    assert metadata["enable_gpu"] is (accelerator == "gpu")
+    assert metadata["enable_tpu"] is (accelerator == "tpu")
+
+
+@pytest.mark.parametrize("accelerator", ["gpu", "tpu", "none"])
+def test_bundle_folders_and_metadata(tmp_path, run_cli, fake_wheel, empty_cache, accelerator):
+    out = tmp_path / "bundle"
+    code, stdout, err = run_cli(
+        "kaggle", "bundle", out, "--config", "quick", "--accelerator", accelerator,
+        "--username", "alice", "--wheel", fake_wheel,
+    )
+    assert code == 0, err
+    dataset, kernel = out / "dataset", out / "kernel"
+    assert sorted(p.name for p in dataset.iterdir()) == [
+        "configs", "dataset-metadata.json", fake_wheel.name,
+    ]
+    shipped = sorted(p.name for p in (REPO / "painter" / "configs").glob("*.toml"))
+    assert sorted(p.name for p in (dataset / "configs").iterdir()) == shipped
+    assert sorted(p.name for p in kernel.iterdir()) == ["kernel-metadata.json", "painter_kernel.py"]
+
+    dataset_meta = _read_json(dataset / "dataset-metadata.json")
+    assert dataset_meta["id"] == "alice/painter-wheel"
+    assert dataset_meta["title"] and dataset_meta["licenses"]
+    meta = _read_json(kernel / "kernel-metadata.json")
+    check_kernel_metadata(meta, kernel, accelerator)
+    assert meta["id"] == "alice/painter-monet"
+
+    script = (kernel / "painter_kernel.py").read_text()
+    budget = kbundle.ACCELERATORS[accelerator]["time_budget"]
+    assert 'CONFIG = "quick"\n' in script
+    assert f'TIME_BUDGET = "{budget}"\n' in script
+    assert f'ACCELERATOR = "{accelerator}"\n' in script
+    compile(script, "painter_kernel.py", "exec")
+    assert "no FID weights" in stdout
+
+
+def test_time_budgets_stay_below_kaggle_limits():
+    from painter.train.budget import parse_duration
+
+    limits = {"gpu": 12 * 3600, "tpu": 9 * 3600, "none": 12 * 3600}
+    for accelerator, settings in kbundle.ACCELERATORS.items():
+        budget = parse_duration(settings["time_budget"])
+        # an hour at least is left for install, 7,038 images and the MiFID
+        assert budget <= limits[accelerator] - 3600, accelerator
+
+
+def test_custom_config_and_cached_weights_go_in(tmp_path, fake_wheel, empty_cache):
+    (empty_cache / "fid_inception.weights.h5").write_bytes(b"weights")
+    config = tmp_path / "mine.toml"
+    config.write_text('family = "cyclegan"\nimage_size = 64\ngen_filters = 8\n')
+    result = kbundle.build_bundle(
+        tmp_path / "bundle", config=str(config), username="bob", wheel=fake_wheel, log=lambda m: None,
+        time_budget="2h",
+    )
+    assert result.weights is not None and result.weights.read_bytes() == b"weights"
+    assert (result.dataset / "configs" / "mine.toml").read_text() == config.read_text()
+    script = (result.kernel / "painter_kernel.py").read_text()
+    assert 'CONFIG = "mine"\n' in script and 'TIME_BUDGET = "2h"\n' in script
+
+
+def test_no_username_leaves_a_placeholder(tmp_path, fake_wheel, empty_cache, monkeypatch):
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
+    messages = []
+    result = kbundle.build_bundle(tmp_path / "bundle", wheel=fake_wheel, log=messages.append)
+    assert result.username == kbundle.USERNAME_PLACEHOLDER
+    assert any("--username" in m for m in messages)
+
+
+def test_existing_out_dir_is_kept(tmp_path, run_cli, fake_wheel, empty_cache):
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    code, stdout, err = run_cli("kaggle", "bundle", out, "--wheel", fake_wheel)
+    assert code == 2
+    assert err.strip() == f"error: {out} exists; pass --force to replace it"
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "nope"], "nope: no such config file"),
+        (["--time-budget", "soon"], "time budget 'soon'"),
+        (["--wheel", "missing.whl"], "missing.whl: no such wheel"),
+    ],
+)
+def test_bad_options_one_line(tmp_path, run_cli, empty_cache, args, message):
+    out = tmp_path / "bundle"
+    code, stdout, err = run_cli("kaggle", "bundle", out, *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert not out.exists()
+
+
+def test_checked_in_submission_folder_is_current(tmp_path):
+    """submission/ is what `painter kaggle bundle` writes for the defaults (cyclegan, GPU)."""
+    folder = REPO / "submission"
+    fresh = tmp_path / "kernel"
+    fresh.mkdir()
+    kbundle.write_kernel_folder(
+        fresh, config="cyclegan", accelerator="gpu", username=kbundle.USERNAME_PLACEHOLDER
+    )
+    for name in ("kernel-metadata.json", "painter_kernel.py"):
+        assert (folder / name).read_text() == (fresh / name).read_text(), (
+            f"submission/{name} is stale: regenerate it with "
+            "painter.kaggle.bundle.write_kernel_folder('submission', config='cyclegan', "
+            "accelerator='gpu', username=USERNAME_PLACEHOLDER)"
+        )
+    check_kernel_metadata(_read_json(folder / "kernel-metadata.json"), folder, "gpu")
