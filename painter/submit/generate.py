@@ -286,6 +286,8 @@ def photo_translator(model, image_size: int | None = None) -> Callable[[np.ndarr
         x = tf.cast(photos, tf.float32) / 127.5 - 1.0
         if size != SUBMISSION_SIZE:
             x = tf.image.resize(x, (size, size), "bilinear", antialias=True)
+        # Static height and width: bilinear UpSampling2D (upsample="resize") needs them.
+        x = tf.ensure_shape(x, [None, size, size, 3])
         y = tf.cast(model(x, training=False), tf.float32)
         if size != SUBMISSION_SIZE:
             y = tf.image.resize(y, (SUBMISSION_SIZE, SUBMISSION_SIZE), "bilinear")
@@ -432,11 +434,9 @@ def _log_plan(log, n_photos: int, n: int, what: str) -> None:
 
 
 def _run_data_root(run_dir: Path) -> Path | None:
-    from painter.train import run as train_run
+    from painter.train.run import run_data_root
 
-    getter = getattr(train_run, "run_data_root", None)
-    root = getter(run_dir) if getter else None
-    return Path(root) if root else None
+    return run_data_root(run_dir)
 
 
 def run_photo_source(run_dir: str | os.PathLike) -> Any:

@@ -1,0 +1,31 @@
+"""Training: strategies, the GAN `train_step`s, run directories and checkpoints.
+
+- `run`: `train(config, *, data, out, …) -> RunResult`, `load_generator(run_dir,
+  checkpoint)`, `list_checkpoints(run_dir)`, hooks (`TrainingRun`)
+- `strategy`: `pick_strategy(name)` (TPU, multi-worker, several GPUs, default)
+- `cyclegan`: `CycleGAN` (gen_G, gen_F, disc_X, disc_Y), `build_cyclegan`
+- `noise_gan`: `NoiseGAN`, `build_noise_gan`
+- `pool`: `ImagePool`; `schedules`: `ConstantThenLinearDecay`; `budget`: `parse_duration`
+- `checkpoints`, `history`: the files of a run directory
+
+The model modules import TensorFlow; this package's top level does not.
+"""
+
+from painter.train.budget import parse_duration
+from painter.train.checkpoints import CheckpointInfo, find_checkpoint, list_checkpoints
+from painter.train.run import RunResult, TrainingRun, load_generator, load_run_config, train
+from painter.train.strategy import STRATEGIES, pick_strategy
+
+__all__ = [
+    "STRATEGIES",
+    "CheckpointInfo",
+    "RunResult",
+    "TrainingRun",
+    "find_checkpoint",
+    "list_checkpoints",
+    "load_generator",
+    "load_run_config",
+    "parse_duration",
+    "pick_strategy",
+    "train",
+]

@@ -1,0 +1,96 @@
+"""What a train step needs to know about the replica it runs on, under `tf.distribute`.
+
+The only TensorFlow in the train steps is here (and their `tf.GradientTape`, as in the
+keras.io GAN examples): the replica count that turns per-example losses into a share of
+the global-batch mean, a seed stream per replica, and gradient clipping that sees the
+whole global batch.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+def replica_count() -> int:
+    """Replicas in sync in the current replica context; 1 outside any strategy."""
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1
+
+
+def global_mean(per_example):
+    """This replica's share of the mean over the GLOBAL batch: sum(losses) / global batch.
+
+    Keras' optimizers sum gradients over replicas, so shares that add up to the global
+    mean make one step on N replicas equal one step on a single device with the same
+    global batch. (A per-replica mean would weight each replica's batch by 1/N twice.)
+    """
+    per_example = ops.cast(per_example, "float32")
+    global_batch = ops.cast(ops.shape(per_example)[0] * replica_count(), "float32")
+    return ops.sum(per_example) / global_batch
+
+
+@keras.saving.register_keras_serializable(package="painter")
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A `SeedGenerator` whose draws differ between replicas.
+
+    Under `tf.distribute` a model's seed state is mirrored, so a plain `SeedGenerator`
+    gives every replica the same random numbers: the same latents (every replica would
+    make the same fakes) and the same augmentations. This one offsets the seed by the
+    replica's index; with one replica it draws exactly what `SeedGenerator(seed)` draws.
+    """
+
+    REPLICA_STRIDE = 1_000_003  # a prime, so replica streams never meet another's seed
+
+    def next(self, ordered=True):
+        seed = super().next(ordered=ordered)
+        context = tf.distribute.get_replica_context()
+        if context is None:
+            return seed
+        replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+        return seed + tf.stack([replica * self.REPLICA_STRIDE, tf.zeros_like(replica)])
+
+
+def apply_clipped(optimizer, gradients, variables, clipnorm: float | None) -> None:
+    """Applies gradients clipped to `clipnorm` (per tensor, as Keras' `clipnorm`).
+
+    Keras clips each replica's gradient before its optimizer sums them over replicas, so
+    with N replicas it clips N partial gradients instead of the global one. Here the
+    gradients are summed first, clipped, and handed on divided by N (the optimizer's own
+    sum then restores them), so clipping sees the gradient of the whole global batch.
+    A loss-scaling optimizer's scale is taken out before clipping and put back after.
+    """
+    if not clipnorm:
+        optimizer.apply_gradients(zip(gradients, variables))
+        return
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    if replicas > 1:
+        gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
+    scale = getattr(optimizer, "dynamic_scale", None)
+    scale = ops.cast(scale, "float32") if scale is not None else 1.0
+    clipped = []
+    for gradient in gradients:
+        unscaled = ops.cast(gradient, "float32") / scale
+        norm = ops.sqrt(ops.sum(ops.square(unscaled)))
+        factor = clipnorm / ops.maximum(norm, clipnorm)
+        clipped.append(ops.cast(unscaled * factor * scale / replicas, gradient.dtype))
+    optimizer.apply_gradients(zip(clipped, variables))
+
+
+def step_logs(values: dict) -> dict:
+    """A train step's returned metrics, shaped so Keras can reduce them over replicas.
+
+    Keras 3.15 reduces per-replica logs under MultiWorkerMirroredStrategy with
+    `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars ("Invalid reduction
+    dimension 0 for input with 0 dimensions"); there each value goes out as shape (1,).
+    Elsewhere they stay scalars.
+    """
+    strategy = tf.distribute.get_strategy()
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    )
+    if not multi_worker:
+        return values
+    return {name: ops.reshape(value, (1,)) for name, value in values.items()}

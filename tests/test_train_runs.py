@@ -1,0 +1,196 @@
+"""Whole runs of `train()` on tiny models: the losses are wired right (a CycleGAN overfits,
+a noise GAN's discriminator separates), a NaN stops the run and keeps the last good
+checkpoint, and a run killed with SIGKILL resumes with its epoch, weights and optimizer
+state, then stops in time for a budget."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from painter.config import CycleGANConfig, load_config
+from painter.errors import TrainingError
+from painter.train import list_checkpoints, load_generator, train
+from painter.train.checkpoints import find_checkpoint
+from painter.train.history import read_history
+
+pytestmark = pytest.mark.slow
+
+TINY_NOISE_TOML = (
+    "family = 'noise_gan'\nimage_size = 16\nlatent_dim = 8\ngen_filters = 16\n"
+    "disc_filters = 8\ndisc_layers = 1\nbatch_size = 4\nsample_images = 4\n"
+    "diffaugment = ''\nlearning_rate_d = 2e-3\njit_compile = false\n"
+    "keep_checkpoints = 2\n"
+)
+
+
+@pytest.fixture(scope="module")
+def data8(tmp_path_factory, sample_dir):
+    """A Kaggle-layout root with 8 photos and 8 Monets of the embedded sample."""
+    root = tmp_path_factory.mktemp("data8")
+    for domain in ("photo", "monet"):
+        folder = root / f"{domain}_jpg"
+        folder.mkdir()
+        for image in sorted((sample_dir / f"{domain}_jpg").iterdir())[:8]:
+            shutil.copy(image, folder)
+    return root
+
+
+def test_tiny_cyclegan_overfits_8_images_and_writes_its_run(tmp_path, data8):
+    config = CycleGANConfig(
+        image_size=16, gen_filters=16, residual_blocks=1, disc_filters=8, disc_layers=2,
+        batch_size=4, epochs=4, decay_epochs=2, steps_per_epoch=50, augment=False,
+        diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False,
+        sample_images=3, keep_checkpoints=2,
+    )
+    first_step = {}
+
+    def record_first_step(run, step, logs):
+        first_step.setdefault("cycle_loss", logs["cycle_loss"])  # one step's exact value
+
+    run_dir = tmp_path / "run"
+    result = train(config, data=data8, out=run_dir, log=None, step_hooks=[record_first_step])
+
+    last = result.history[-1]["cycle_loss"]
+    curve = [r["cycle_loss"] for r in result.history]
+    assert first_step["cycle_loss"] / last >= 5, (first_step, curve)
+    assert result.stopped == "completed" and result.epochs_completed == 4
+    assert result.global_step == 200
+    # The run directory.
+    history = read_history(run_dir / "history.csv")
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert history[-1]["lr"] < history[1]["lr"] == pytest.approx(2e-3)  # the decay
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        f"epoch_{e:03d}.png" for e in range(1, 5)
+    ]
+    assert [c.name for c in list_checkpoints(run_dir)] == ["step_00000150", "step_00000200"]
+    assert (run_dir / "loss.png").stat().st_size > 1000
+    assert any((run_dir / "logs").iterdir())
+    assert "steps_per_epoch = 50" in (run_dir / "config.toml").read_text()
+    from painter.train.run import run_data_root
+
+    assert run_data_root(run_dir) == data8.resolve()  # `painter generate` reads its photos
+    loaded_config, generator = load_generator(run_dir)
+    assert loaded_config == result.config
+    photos = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(generator(photos), result.model.gen_G(photos), atol=1e-6)
+
+
+def test_tiny_noise_gan_separates_real_from_fake_then_a_nan_stops_it(tmp_path, data8):
+    config_path = tmp_path / "noise.toml"
+    config_path.write_text(TINY_NOISE_TOML)
+    config = load_config(config_path)
+    run_dir = tmp_path / "run"
+
+    def poison_in_epoch_4(run, step, logs):
+        if run.epoch == 3 and run.step_in_epoch == 1:  # NaN weights: the next step's losses are NaN
+            weight = run.model.discriminator.trainable_weights[0]
+            weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+    with pytest.raises(TrainingError) as error:
+        train(config, data=data8, out=run_dir, epochs=5, steps_per_epoch=40, log=None,
+              step_hooks=[poison_in_epoch_4])
+    message = str(error.value)
+    assert "\n" not in message and "non-finite loss at epoch 4, step 2" in message
+    assert "D_loss=nan" in message and "step_00000120" in message
+
+    history = read_history(run_dir / "history.csv")
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    # The discriminator tells real from fake: the losses are wired the right way round.
+    assert history[-1]["D_real"] - history[-1]["D_fake"] > 0.5, history[-1]
+    assert history[-1]["D_loss"] < math.log(2) / 2, history[-1]  # chance: ½(ln 2 + ln 2)
+    # Nothing was written after the NaN: the last checkpoint is epoch 3's, and finite.
+    (last,) = [c for c in list_checkpoints(run_dir) if c.global_step >= 120]
+    assert last.epoch == 3 and last.name == "step_00000120"
+    arrays = []
+    with h5py.File(last.path / "discriminator.weights.h5") as weights:
+        weights.visititems(
+            lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None
+        )
+    assert arrays and all(np.isfinite(a).all() for a in arrays)
+
+
+def _wait_for_checkpoints(run_dir: Path, count: int, process, timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len([c for c in list_checkpoints(run_dir) if c.numbered]) >= count:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"painter train ended early:\n{process.stdout.read()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"no {count} checkpoints after {timeout} s")
+
+
+def test_kill_9_then_resume_restores_epoch_weights_and_optimizer_then_budget_stops(tmp_path, data8):
+    config_path = tmp_path / "noise.toml"
+    config_path.write_text(TINY_NOISE_TOML)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painter", "train", str(config_path), "--data", str(data8),
+         "--out", str(run_dir), "--epochs", "1000", "--steps-per-epoch", "5"],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _wait_for_checkpoints(run_dir, 2, process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    last = find_checkpoint(run_dir)
+    assert last.epoch >= 2 and last.step_in_epoch == 0 and last.global_step == 5 * last.epoch
+    _, saved_generator = load_generator(run_dir)
+    config = load_config(config_path)
+
+    # Resume with nothing left to train: the restored state, as the checkpoint holds it.
+    restored = train(config, data=data8, out=run_dir, epochs=last.epoch, resume=True, log=None)
+    assert restored.resumed_from == last.path
+    assert restored.epochs_completed == last.epoch and restored.global_step == last.global_step
+    for saved, loaded in zip(saved_generator.weights, restored.model.generator.weights):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+    assert [r["epoch"] for r in restored.history] == list(range(1, last.epoch + 1))
+
+    # Resume and train on, with a time budget that ends the run early.
+    started = time.monotonic()
+    result = train(config, data=data8, out=run_dir, epochs=1000, resume=True,
+                   time_budget="40s", log=None)
+    elapsed = time.monotonic() - started
+    assert result.stopped == "time_budget" and elapsed < 40, elapsed
+    assert result.global_step > last.global_step
+    newest = find_checkpoint(run_dir)
+    assert newest.path == result.last_checkpoint and newest.global_step == result.global_step
+    assert (newest.epoch, newest.step_in_epoch) == (
+        result.epochs_completed, result.global_step - 5 * result.epochs_completed)
+    epochs = [r["epoch"] for r in read_history(run_dir / "history.csv")]
+    assert epochs == list(range(1, result.epochs_completed + 1))  # continued, no repeats
+
+
+def test_ctrl_c_writes_a_checkpoint_mid_epoch_that_resumes(tmp_path, data8, capsys):
+    config_path = tmp_path / "noise.toml"
+    config_path.write_text(TINY_NOISE_TOML)
+    config = load_config(config_path)
+    run_dir = tmp_path / "run"
+
+    def interrupt(run, step, logs):
+        if step == 7:  # epoch 2, step 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, data=data8, out=run_dir, epochs=3, steps_per_epoch=5,
+              step_hooks=[interrupt])
+    assert "interrupted: checkpoint" in capsys.readouterr().out
+    last = find_checkpoint(run_dir)
+    assert (last.epoch, last.step_in_epoch, last.global_step) == (1, 2, 7)
+    resumed = train(config, data=data8, out=run_dir, epochs=1, resume=True, log=None)
+    assert resumed.global_step == 7 and resumed.epochs_completed == 1
+    assert [r["epoch"] for r in resumed.history] == [1]

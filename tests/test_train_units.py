@@ -1,0 +1,413 @@
+"""Unit tests of the training pieces that need no training: durations and deadlines,
+the learning-rate schedule, the image pool, history files, TensorBoard events,
+strategies, checkpoints, and the CLI's refusals (each before any model is traced)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from painter.config import CycleGANConfig, NoiseGANConfig, config_to_toml
+from painter.errors import CheckpointError, UsageError
+from painter.train import budget as budget_module
+from painter.train import checkpoints as ckpt
+from painter.train.budget import Deadline, format_duration, parse_duration
+from painter.train.history import plot_history, read_history, write_history
+from painter.train.pool import ImagePool
+from painter.train.schedules import ConstantThenLinearDecay, cyclegan_schedule
+from painter.train.strategy import pick_strategy, tf_config_worker
+
+TINY_NOISE = NoiseGANConfig(
+    image_size=16, latent_dim=4, gen_filters=8, disc_filters=4, disc_layers=1, batch_size=2,
+    jit_compile=False, keep_checkpoints=2,
+)
+
+
+# ---- durations and deadlines -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("4h30m", 16200), ("90m", 5400), ("3600s", 3600), ("1.5h", 5400), ("1h 5m 30s", 3930),
+     ("3600", 3600), (".5m", 30), ("2H", 7200)],
+)
+def test_parse_duration_accepts_the_documented_forms(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["4x", "", "h", "5m4h", "1h1h", "0s", "-5m", "4h30", "nan"])
+def test_parse_duration_rejects_anything_else_on_one_line(text):
+    with pytest.raises(UsageError) as error:
+        parse_duration(text)
+    assert "\n" not in str(error.value) and repr(text) in str(error.value)
+
+
+def test_format_duration():
+    assert format_duration(42.5) == "42.5s"
+    assert format_duration(3725) == "1h02m05s"
+    assert format_duration(125) == "2m05s"
+
+
+def test_deadline_stops_when_a_step_and_a_checkpoint_no_longer_fit(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(budget_module.time, "monotonic", lambda: clock[0])
+    deadline = Deadline(100.0)  # margin: max(2 s, 5 s) = 5 s
+    assert deadline.margin == 5.0
+    deadline.record_step(30.0)  # the first step (tracing) is used until others are timed
+    clock[0] += 30.0
+    assert deadline.step_seconds() == 30.0
+    deadline.record_step(2.0)
+    assert deadline.step_seconds() == 2.0
+    deadline.record_checkpoint(3.0)
+    deadline.record_epoch_end(10.0)
+    clock[0] = 1000.0 + 100.0 - 11.0  # 11 s left: 2 + 3 + 5 = 10 fit, +10 of epoch end do not
+    assert not deadline.should_stop(last_step_of_epoch=False)
+    assert deadline.should_stop(last_step_of_epoch=True)
+    clock[0] = 1000.0 + 100.0 - 9.0
+    assert deadline.should_stop(last_step_of_epoch=False)
+    assert not Deadline(None).should_stop(True)
+
+
+# ---- schedule ----------------------------------------------------------------------------
+
+
+def test_constant_then_linear_decay():
+    schedule = ConstantThenLinearDecay(2e-4, constant_steps=10, decay_steps=10)
+    values = [float(schedule(step)) for step in (0, 10, 15, 20, 30)]
+    assert values == pytest.approx([2e-4, 2e-4, 1e-4, 0.0, 0.0])
+    assert float(ConstantThenLinearDecay(1e-3, 5, 0)(100)) == pytest.approx(1e-3)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert isinstance(restored, ConstantThenLinearDecay)
+    assert float(restored(15)) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="Received: constant_steps=-1"):
+        ConstantThenLinearDecay(1e-3, -1, 5)
+
+
+def test_cyclegan_schedule_counts_epochs_in_steps():
+    schedule = cyclegan_schedule(CycleGANConfig(epochs=5, decay_epochs=2, learning_rate=1e-3), 10)
+    assert (schedule.constant_steps, schedule.decay_steps) == (30, 20)
+    assert float(schedule(40)) == pytest.approx(5e-4)
+
+
+# ---- image pool --------------------------------------------------------------------------
+
+
+def _fakes(start, count=2, size=4):
+    """Images whose every pixel holds their index, so returned images can be traced back."""
+    values = np.arange(start, start + count, dtype="float32")
+    return np.broadcast_to(values[:, None, None, None], (count, size, size, 3)).copy()
+
+
+def _ids(images):
+    return [float(image[0, 0, 0]) for image in np.asarray(images)]
+
+
+def test_pool_fills_then_swaps_with_stored_fakes():
+    pool = ImagePool(4, seed=3)
+    pool.build((None, 4, 4, 3))
+    assert _ids(pool(_fakes(0), training=True)) == [0, 1]
+    assert _ids(pool(_fakes(2), training=True)) == [2, 3]
+    assert sorted(_ids(pool.images)) == [0, 1, 2, 3] and int(pool.count) == 4
+
+    swapped = passed = 0
+    for start in range(4, 44, 2):
+        before = set(_ids(pool.images))
+        new = _ids(_fakes(start))
+        returned = _ids(pool(_fakes(start), training=True))
+        after = _ids(pool.images)
+        for fake, out in zip(new, returned):
+            if out == fake:
+                passed += 1
+                assert fake not in after
+            else:  # a stored fake came back and the new one took its slot
+                swapped += 1
+                assert out in before and out not in after and fake in after
+        assert len(set(after)) == 4 and int(pool.count) == 4
+    assert swapped > 5 and passed > 5  # probability ½ each, 40 draws
+
+
+def test_pool_passes_gradient_only_through_fresh_fakes():
+    pool = ImagePool(2, seed=0)
+    pool.build((None, 4, 4, 3))
+    pool(_fakes(0), training=True)  # full
+    fakes = tf.constant(_fakes(10, count=2))
+    with tf.GradientTape() as tape:
+        tape.watch(fakes)
+        out = pool(fakes, training=True)
+        total = tf.reduce_sum(out)
+    gradient = tape.gradient(total, fakes).numpy()
+    for fake, returned, grad in zip(_ids(fakes), _ids(out), gradient):
+        assert np.all(grad == (1.0 if returned == fake else 0.0))
+
+
+def test_pool_off_and_outside_training_is_identity():
+    fakes = _fakes(0)
+    assert np.array_equal(ImagePool(0)(fakes, training=True), fakes)
+    pool = ImagePool(3)
+    assert np.array_equal(pool(fakes, training=False), fakes)
+    with pytest.raises(ValueError, match="Received: pool_size=-1"):
+        ImagePool(-1)
+
+
+def test_pool_config_round_trip():
+    pool = ImagePool(7, seed=5, name="pool_Y")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(pool))
+    assert isinstance(restored, ImagePool)
+    assert (restored.pool_size, restored.seed, restored.name) == (7, 5, "pool_Y")
+
+
+def test_pool_is_per_replica_under_mirrored_strategy():
+    strategy = pick_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        pool = ImagePool(4, seed=0)
+        pool.build((None, 4, 4, 3))
+    batches = iter(strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(_fakes(0, count=4)).batch(4)))
+    strategy.run(lambda x: pool(x, training=True), args=(next(batches),))
+    per_replica = [sorted(_ids(v))[-2:] for v in pool.images.value.values]  # SyncOnRead parts
+    assert per_replica == [[0.0, 1.0], [2.0, 3.0]]
+
+
+# ---- history, TensorBoard ---------------------------------------------------------------
+
+
+def test_history_round_trip_with_a_column_added_later(tmp_path):
+    rows = [
+        {"epoch": 1, "step": 10, "G_loss": 1.5},
+        {"epoch": 2, "step": 20, "G_loss": 1.25, "mifid": 90.5},
+    ]
+    write_history(rows, tmp_path / "history.csv")
+    text = (tmp_path / "history.csv").read_text().splitlines()
+    assert text[0] == "epoch,step,G_loss,mifid"
+    assert read_history(tmp_path / "history.csv") == rows
+    assert read_history(tmp_path / "absent.csv") == []
+
+
+def test_plot_history_draws_one_panel_per_numeric_column(tmp_path):
+    from PIL import Image
+
+    rows = [
+        {"epoch": e, "step": e * 5, "seconds": 1.0, "lr": 1e-3, "G_loss": 5.0 / e, "D_loss": 0.3}
+        for e in range(1, 6)
+    ]
+    path = plot_history(rows, tmp_path / "loss.png", panel_size=(200, 100), cols=3)
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape == (100, 600, 3)  # lr, G_loss, D_loss: one row of three panels
+    assert (image != 255).any(axis=-1).mean() > 0.01  # something was drawn
+
+
+def test_event_writer_writes_tensorboard_scalars_and_images(tmp_path):
+    from painter.train.tensorboard import EventWriter
+
+    writer = EventWriter(tmp_path)
+    writer.scalars({"G_loss": 1.5, "note": "skipped"}, step=3)
+    writer.images("samples", np.zeros((2, 8, 8, 3), "float32"), step=3)
+    writer.close()
+    (events,) = list(tmp_path.iterdir())
+    found = {}
+    for event in tf.compat.v1.train.summary_iterator(str(events)):
+        for value in event.summary.value:
+            found[value.tag] = (event.step, value.metadata.plugin_data.plugin_name, value.tensor)
+    assert set(found) == {"G_loss", "samples"}
+    assert found["G_loss"][:2] == (3, "scalars")
+    assert tf.make_ndarray(found["G_loss"][2]) == pytest.approx(1.5)
+    assert found["samples"][1] == "images"
+    assert list(tf.make_ndarray(found["samples"][2])[:2]) == [b"8", b"8"]
+
+
+# ---- strategies --------------------------------------------------------------------------
+
+
+def test_pick_strategy_forced_and_refused(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for name in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    assert pick_strategy("cpu").num_replicas_in_sync == 1
+    assert pick_strategy("mirrored").num_replicas_in_sync == 2  # conftest's logical CPUs
+    assert type(pick_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
+    with pytest.raises(UsageError, match="unknown strategy 'gpu'"):
+        pick_strategy("gpu")
+    with pytest.raises(UsageError, match="needs TF_CONFIG"):
+        pick_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(UsageError, match="TF_CONFIG is not a JSON object"):
+        pick_strategy("multiworker")
+    with pytest.raises(UsageError) as error:
+        pick_strategy("tpu")
+    assert "no TPU found" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_tf_config_worker_index(monkeypatch):
+    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    task = {"type": "worker", "index": 1}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    assert tf_config_worker("auto") == (1, 2)
+    assert tf_config_worker("cpu") is None
+    with_chief = {"chief": ["127.0.0.1:0"], **cluster}
+    task = {"type": "chief", "index": 0}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": with_chief, "task": task}))
+    assert tf_config_worker("multiworker") == (0, 3)
+    monkeypatch.delenv("TF_CONFIG")
+    assert tf_config_worker("auto") is None
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+
+
+def _tiny_noise_model(config=TINY_NOISE):
+    from painter.train.noise_gan import build_noise_gan, compile_noise_gan
+
+    model = build_noise_gan(config)
+    compile_noise_gan(model, config, jit_compile=False)
+    return model
+
+
+def _write_run(run_dir, config, model, steps=(3,), **kwargs):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(config_to_toml(config))
+    return [ckpt.save_checkpoint(run_dir, model, config, epoch=i + 1, step_in_epoch=0,
+                                 global_step=step, keep=config.keep_checkpoints, **kwargs)
+            for i, step in enumerate(steps)]
+
+
+def test_checkpoints_round_trip_prune_and_name(tmp_path):
+    from painter.train.run import load_generator
+
+    model = _tiny_noise_model()
+    model.generator_optimizer.iterations.assign(9)
+    model.latent_seed.state.assign([5, 77])
+    _write_run(tmp_path, TINY_NOISE, model, steps=(3, 6, 9))
+    ckpt.save_checkpoint(tmp_path, model, TINY_NOISE, epoch=3, step_in_epoch=0, global_step=9,
+                         metrics={"mifid": 80.0}, name="best")
+    (tmp_path / "checkpoints" / ".step_00000012.abc.tmp").mkdir()  # an interrupted write
+
+    listed = ckpt.list_checkpoints(tmp_path)
+    assert [c.name for c in listed] == ["step_00000006", "step_00000009", "best"]  # keep=2
+    assert ckpt.find_checkpoint(tmp_path, "last").global_step == 9
+    assert ckpt.find_checkpoint(tmp_path, "best").metrics == {"mifid": 80.0}
+    with pytest.raises(CheckpointError, match="no checkpoint 'worst'"):
+        ckpt.find_checkpoint(tmp_path, "worst")
+    ckpt.clear_partial_writes(tmp_path)
+    assert not (tmp_path / "checkpoints" / ".step_00000012.abc.tmp").exists()
+
+    fresh = _tiny_noise_model()
+    ckpt.restore_checkpoint(ckpt.find_checkpoint(tmp_path), fresh, TINY_NOISE)
+    for network in ("generator", "discriminator"):
+        for saved, loaded in zip(model.networks[network].weights, fresh.networks[network].weights):
+            np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+    assert int(fresh.generator_optimizer.iterations.numpy()) == 9
+    assert list(fresh.latent_seed.state.numpy()) == [5, 77]
+
+    config, generator = load_generator(tmp_path, "best")
+    assert config == TINY_NOISE and generator.name == "noise_generator"
+    for saved, loaded in zip(model.generator.weights, generator.weights):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+
+
+def test_checkpoint_of_another_model_or_shape_is_refused(tmp_path):
+    model = _tiny_noise_model()
+    (path,) = _write_run(tmp_path, TINY_NOISE, model)
+    found = ckpt.read_checkpoint(path)
+    with pytest.raises(CheckpointError) as error:
+        ckpt.check_compatible(found, CycleGANConfig())
+    assert "holds a noise_gan model; the config builds cyclegan" in str(error.value)
+    wider = NoiseGANConfig(**{**TINY_NOISE.__dict__, "gen_filters": 16})
+    with pytest.raises(CheckpointError, match="gen_filters=8 there, 16 in the config"):
+        ckpt.check_compatible(found, wider)
+    with pytest.raises(CheckpointError, match="image_size=16 there, 32 in the config"):
+        ckpt.check_compatible(found, NoiseGANConfig(**{**TINY_NOISE.__dict__, "image_size": 32}))
+
+
+# ---- CLI refusals (nothing traced, nothing written) --------------------------------------
+
+
+@pytest.fixture
+def tiny_toml(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text("family = 'noise_gan'\nimage_size = 16\nlatent_dim = 4\ngen_filters = 8\n"
+                    "disc_filters = 4\ndisc_layers = 1\nbatch_size = 2\njit_compile = false\n")
+    return path
+
+
+def _one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_cli_unknown_config_key(run_cli, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("family = 'cyclegan'\nlearning_rat = 0.1\n")
+    code, _, err = run_cli("train", config, "--out", tmp_path / "run")
+    assert code == 2 and "'learning_rat'" in _one_error_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_existing_run_dir_is_left_untouched(run_cli, tmp_path, tiny_toml, sample_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.csv").write_text("mine\n")
+    code, _, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", run)
+    assert code == 2 and "--resume" in _one_error_line(err)
+    assert os.listdir(run) == ["history.csv"] and (run / "history.csv").read_text() == "mine\n"
+
+
+def test_cli_resume_from_another_model(run_cli, tmp_path, tiny_toml, sample_dir):
+    run = tmp_path / "run"
+    _write_run(run, TINY_NOISE, _tiny_noise_model())
+    before = sorted(p.name for p in run.rglob("*"))
+    cyclegan = tmp_path / "cg.toml"
+    cyclegan.write_text("family = 'cyclegan'\nimage_size = 16\n")
+    code, _, err = run_cli("train", cyclegan, "--data", sample_dir, "--out", run, "--resume")
+    assert code == 1 and "holds a noise_gan model" in _one_error_line(err)
+    tiny_toml.write_text(tiny_toml.read_text().replace("gen_filters = 8", "gen_filters = 12"))
+    code, _, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", run, "--resume")
+    assert code == 1 and "gen_filters=8 there, 12 in the config" in _one_error_line(err)
+    assert sorted(p.name for p in run.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--time-budget", "4x"], 2, "time budget '4x'"),
+        (["--resume"], 2, "no run to resume"),
+        (["--resume", "--force"], 2, "exclude each other"),
+        (["--strategy", "multiworker"], 2, "needs TF_CONFIG"),
+        (["--epochs", "0"], 2, "--epochs"),
+        (["--data", "/nonexistent/data"], 2, "/nonexistent/data"),
+    ],
+)
+def test_cli_bad_options(
+    run_cli, tmp_path, tiny_toml, sample_dir, monkeypatch, args, code, message
+):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    data = [] if "--data" in args else ["--data", sample_dir]
+    got, _, err = run_cli("train", tiny_toml, *data, "--out", tmp_path / "run", *args)
+    assert got == code and message in _one_error_line(err)
+    assert not (tmp_path / "run").exists()
+    assert not re.search(r"Traceback", err)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_builds_under_the_policy_and_restores_it(policy):
+    from painter.train.run import build_training_model
+
+    config = NoiseGANConfig(**{**TINY_NOISE.__dict__, "mixed_precision": policy})
+    model = build_training_model(config, 10, tf.distribute.get_strategy(), jit_compile=False)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is back
+    compute = {layer.dtype_policy.compute_dtype for layer in model.generator.layers[1:]}
+    assert policy.split("_")[1] in compute and "float32" in compute  # output layer: float32
+    is_scaled = isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert is_scaled == (policy == "mixed_float16")
+    model.run_eagerly = True
+    model.make_train_function()
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    logs = model.train_function(iter(tf.data.Dataset.from_tensors(images).repeat()))
+    assert all(np.isfinite(float(v)) for v in logs.values())
