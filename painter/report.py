@@ -45,7 +45,8 @@ from painter.io import atomic_path
 
 REPORT_NAME = "report.html"
 # history.csv columns that are not losses; everything else numeric is charted.
-NON_LOSS_COLUMNS = frozenset({"epoch", "step", "steps", "seconds", "lr", "mifid", "fid"})
+NON_LOSS_COLUMNS = frozenset({"epoch", "step", "steps", "seconds", "lr", "mifid", "fid",
+                              "distance", "track_seconds"})  # the last two: MiFID tracking
 SAMPLE_PATTERN = re.compile(r"^epoch_(\d+)\.(png|jpe?g)$", re.IGNORECASE)
 CHART_COLORS = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",

@@ -36,7 +36,6 @@ from painter.io import atomic_path
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
 from painter.train.history import HISTORY_CSV, LOSS_PNG, plot_history, read_history, write_history
-from painter.train.tracking import PHOTO_SPLIT_JSON
 from painter.train.strategy import (
     describe_strategy,
     jit_allowed,
@@ -44,6 +43,7 @@ from painter.train.strategy import (
     replicas_agree,
     tf_config_worker,
 )
+from painter.train.tracking import PHOTO_SPLIT_JSON
 
 KAGGLE_ROOT = Path("/kaggle/input/gan-getting-started")
 CONFIG_TOML = "config.toml"
