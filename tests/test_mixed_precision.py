@@ -1,0 +1,177 @@
+"""Mixed precision (`config.mixed_precision`) on CPU: one real training step of each GAN
+family under `mixed_float16` (GPUs) and `mixed_bfloat16` (TPUs), with tiny networks.
+
+What must hold for the accelerator projection in docs/BENCHMARKS.md to mean anything:
+the convolutions run in the low-precision dtype during the step, the weights and the
+optimizer's state stay float32, every loss is float32, and the step stays finite.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from painter.config import CycleGANConfig, NoiseGANConfig
+from painter.train.run import build_training_model
+
+POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+
+TINY_CYCLEGAN = CycleGANConfig(
+    image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, batch_size=2,
+    pool_size=4, jit_compile=False,
+)
+TINY_NOISE = NoiseGANConfig(
+    image_size=16, latent_dim=8, gen_filters=8, disc_filters=4, disc_layers=2, batch_size=2,
+    jit_compile=False,
+)
+
+
+def _record_outputs(layer, seen: dict):
+    """Wraps `layer.call` so each call's output dtype is recorded under the layer's name."""
+    call = layer.call
+
+    def recording_call(*args, **kwargs):
+        output = call(*args, **kwargs)
+        seen.setdefault(layer.name, set()).add(keras.backend.standardize_dtype(output.dtype))
+        return output
+
+    layer.call = recording_call
+
+
+def _record_values(owner, method: str, key: str, seen: dict):
+    """Wraps `owner.method(value, …)` so the dtype of its first argument is recorded."""
+    original = getattr(owner, method)
+
+    def recording(value, *args, **kwargs):
+        seen.setdefault(key, set()).add(keras.backend.standardize_dtype(value.dtype))
+        return original(value, *args, **kwargs)
+
+    setattr(owner, method, recording)
+
+
+def _build(config):
+    model = build_training_model(config, 10, tf.distribute.get_strategy(), jit_compile=False)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    return model
+
+
+def _variables_float32(model) -> None:
+    for network in model.networks.values():
+        for variable in network.variables:
+            assert variable.dtype == "float32", variable.path
+    for optimizer in model.optimizers.values():
+        for variable in optimizer.variables:
+            assert variable.dtype in ("float32", "int64", "int32"), variable.path
+
+
+def _run_eagerly(model, batch) -> dict:
+    model.run_eagerly = True  # concrete tensors, and no trace to pay for
+    model.make_train_function()
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    logs = model.train_function(iter(dataset))
+    return {name: float(np.asarray(value)) for name, value in logs.items()}
+
+
+def _snapshot(model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(v) for n in model.networks.values() for v in n.trainable_variables]
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_cyclegan_step_under_mixed_precision(policy):
+    compute = POLICIES[policy]
+    config = CycleGANConfig(**{**TINY_CYCLEGAN.__dict__, "mixed_precision": policy})
+    model = _build(config)
+    gen_G, disc_Y = model.gen_G, model.disc_Y
+    seen: dict = {}
+    watched = {
+        "gen_G_res1_conv1": gen_G, "gen_G_res1_norm1": gen_G, "gen_G_up1_conv": gen_G,
+        "gen_G_tanh": gen_G, "disc_Y_block2_conv": disc_Y, "disc_Y_head_conv": disc_Y,
+    }
+    for name, network in watched.items():
+        _record_outputs(network.get_layer(name), seen)
+    for name, tracker in model.trackers.items():
+        _record_values(tracker, "update_state", f"loss {name}", seen)
+    for name, optimizer in model.optimizers.items():
+        _record_values(optimizer, "scale_loss", f"scaled {name}", seen)
+    before = _snapshot(model)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (2, 2, 32, 32, 3)).astype("float32")
+    logs = _run_eagerly(model, (images[0], images[1]))
+
+    # Convolutions and norms compute in the low precision; outputs and logits in float32.
+    for name in ("gen_G_res1_conv1", "gen_G_res1_norm1", "gen_G_up1_conv", "disc_Y_block2_conv"):
+        assert seen[name] == {compute}, (name, seen.get(name))
+    assert seen["gen_G_tanh"] == {"float32"} and seen["disc_Y_head_conv"] == {"float32"}
+    # Every loss, per example and as handed to the gradient, is float32.
+    for key in [k for k in seen if k.startswith(("loss ", "scaled "))]:
+        assert seen[key] == {"float32"}, (key, seen[key])
+    assert {k for k in seen if k.startswith("scaled ")} == {
+        f"scaled {n}" for n in ("gen_G", "gen_F", "disc_X", "disc_Y")
+    }
+    assert set(logs) >= {"G_loss", "F_loss", "D_X_loss", "D_Y_loss"}
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    _variables_float32(model)
+    # float16 gradients underflow without loss scaling; bfloat16 needs none.
+    scaled = [isinstance(o, keras.optimizers.LossScaleOptimizer) for o in model.optimizers.values()]
+    assert scaled == [policy == "mixed_float16"] * 4
+    after = _snapshot(model)
+    assert all(np.isfinite(a).all() for a in after)
+    moved = _networks_moved(model, before, after)
+    if policy == "mixed_bfloat16":
+        assert all(moved.values()), moved
+    else:
+        # A LossScaleOptimizer starts at 2**15 and skips a step whose gradients overflow:
+        # each network either moved or had its scale lowered, never a silent no-op.
+        for name, optimizer in model.optimizers.items():
+            scale = float(keras.ops.convert_to_numpy(optimizer.dynamic_scale))
+            assert moved[name] or scale < 2.0**15, (name, scale)
+
+
+def _networks_moved(model, before, after) -> dict[str, bool]:
+    moved, start = {}, 0
+    for name, network in model.networks.items():
+        count = len(network.trainable_variables)
+        moved[name] = any(
+            not np.array_equal(a, b) for a, b in zip(before[start:start + count], after[start:start + count])
+        )
+        start += count
+    return moved
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_noise_gan_step_under_mixed_precision(policy):
+    compute = POLICIES[policy]
+    config = NoiseGANConfig(**{**TINY_NOISE.__dict__, "mixed_precision": policy})
+    model = _build(config)
+    generator, discriminator = model.generator, model.discriminator
+    seen: dict = {}
+    watched = ["noise_generator_up1_conv", "noise_generator_up1_norm", "noise_generator_tanh"]
+    for name in watched:
+        _record_outputs(generator.get_layer(name), seen)
+    for name in ("noise_discriminator_block2_sn", "noise_discriminator_head_sn"):
+        _record_outputs(discriminator.get_layer(name), seen)
+    for name, tracker in model.trackers.items():
+        _record_values(tracker, "update_state", f"loss {name}", seen)
+    for name, optimizer in model.optimizers.items():
+        _record_values(optimizer, "scale_loss", f"scaled {name}", seen)
+    before = _snapshot(model)
+    images = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    logs = _run_eagerly(model, images)
+
+    assert seen["noise_generator_up1_conv"] == {compute}
+    assert seen["noise_generator_up1_norm"] == {compute}
+    assert seen["noise_discriminator_block2_sn"] == {compute}
+    assert seen["noise_generator_tanh"] == {"float32"}
+    assert seen["noise_discriminator_head_sn"] == {"float32"}
+    for key in [k for k in seen if k.startswith(("loss ", "scaled "))]:
+        assert seen[key] == {"float32"}, (key, seen[key])
+    assert {"scaled generator", "scaled discriminator"} <= set(seen)
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    _variables_float32(model)
+    after = _snapshot(model)
+    assert all(np.isfinite(a).all() for a in after)
+    moved = _networks_moved(model, before, after)
+    if policy == "mixed_bfloat16":
+        assert all(moved.values()), moved
