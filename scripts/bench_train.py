@@ -1,0 +1,668 @@
+"""Training MFU: one generator alone vs painter's whole training step, on this machine.
+
+    .venv/bin/python scripts/bench_train.py [--models resnet,unet,noise] [--sizes 128,256]
+        [--parts generator,step,starter] [--steps 3] [--warmup 1] [--jit on|off|both]
+        [--data ROOT] [--ablate] [--loop fit|painter]
+
+For each model (the shipped `cyclegan`, `cyclegan_unet` and `noise_gan` configs at each
+size; the ResNet gets 9 residual blocks at 256 px and 6 below, as Zhu et al.) it times:
+
+  (a) generator   one generator's forward + backward + Adam update alone, on a fixed
+                  batch of the config's per-replica size: the upper bound.
+  (b) step        painter's whole training step through `keras.Model.fit` on the real
+                  input pipeline (`unpaired_dataset` / `monet_dataset` with the config's
+                  augmentation): both generators, both discriminators, all losses, the
+                  image pool, DiffAugment, four (two) Adam updates.
+  starter         (U-Net only) the competition starter notebook's setup on the same
+                  networks: batch 1, jit_compile=False, BCE loss, no DiffAugment, no pool,
+                  no random jitter; printed as a ratio to painter's (b).
+
+MFU = model FLOPs per step ÷ step time (the fastest timed step) ÷ the FLOP/s of a large dense float32 matmul
+(N×N, N=--matmul, best of 5) timed in the same process just before each measurement.
+Model FLOPs are counted from the layers (`painter.models.flops`: multiply-adds of convs
+and dense layers × 2; a pass forward + backward = 3× forward) and summed over every
+network pass the step makes:
+
+  CycleGAN, per-replica batch B:
+    G: G(x), G(F(y)), G(y) = 3B images; F: F(y), F(G(x)), F(x) = 3B images;
+    D_X and D_Y each on DiffAugment(real ‖ pooled fakes ‖ fresh fakes) = 3B images
+    (2B with pool_size = 0), every pass forward + backward:
+    model FLOPs = 3 · B · (3·fwd_G + 3·fwd_F + 3·fwd_DX + 3·fwd_DY)
+  Noise GAN: G on B latents, D on real ‖ fake = 2B images:
+    model FLOPs = 3 · (B·fwd_G + 2B·fwd_D)
+  (a): 3 · B · fwd_G.
+
+What the step as written executes is more than that ("executed" below): each network's
+loss gets its own `tape.gradient`, so the activation gradients through F(G(x)) and
+G(F(y)) (both generators' losses hold the shared cycle term) and through each
+discriminator (its own loss, and the generator's adversarial loss) are computed twice:
+CycleGAN ≈ B·(20·fwd_G + 24·fwd_D) with the pool, noise GAN ≈ B·(3·fwd_G + 8·fwd_D).
+
+Two clocks: wall time (MFU against the matmul's wall FLOP/s) and the process's CPU time
+(user + system of all its threads, tf.data's included; MFU against the matmul's FLOP per
+CPU-second). On a machine shared with other jobs the CPU-time figure is the stabler one;
+the load average is printed with every figure.
+
+--ablate repeats (b) with one thing changed at a time to find what costs the most:
+synthetic input (one cached batch repeated: no decoding, jitter or shuffling), no pool,
+no DiffAugment, XLA toggled, and both generators' gradients from one `tape.gradient` of
+Zhu et al.'s joint generator loss (`JointGeneratorCycleGAN`, the same gradients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "gan-getting-started"
+MODELS = {"resnet": "cyclegan", "unet": "cyclegan_unet", "noise": "noise_gan"}
+PARTS = ("generator", "step", "starter")
+
+
+# ---- clocks ---------------------------------------------------------------------------
+
+
+def now() -> tuple[float, float]:
+    """(wall seconds, process CPU seconds of every thread)."""
+    return time.perf_counter(), time.process_time()
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+@dataclasses.dataclass
+class StepTimes:
+    """Per-step wall and CPU seconds of the timed (post-warm-up) steps."""
+
+    wall: list[float]
+    cpu: list[float]
+    load: float
+
+    # The fastest step: on a machine shared with other jobs, every slower one is the same
+    # work plus time lost to them (wall) or to threads spinning while descheduled (CPU).
+    @property
+    def wall_best(self) -> float:
+        return min(self.wall)
+
+    @property
+    def cpu_best(self) -> float:
+        return min(self.cpu)
+
+    @property
+    def wall_median(self) -> float:
+        return statistics.median(self.wall)
+
+
+def split_steps(stamps: list[tuple[float, float]], warmup: int) -> tuple[list[float], list[float]]:
+    """Step durations from the (wall, cpu) stamps taken at the start and after each step,
+    dropping the first `warmup` steps (tracing, XLA compiling, filling shuffle buffers)."""
+    kept = stamps[warmup:]
+    wall = [b[0] - a[0] for a, b in zip(kept, kept[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(kept, kept[1:])]
+    return wall, cpu
+
+
+@dataclasses.dataclass
+class MatmulRate:
+    wall: float  # FLOP/s
+    cpu: float  # FLOP per CPU-second
+    size: int
+
+
+def matmul_rate(size: int, repeats: int = 5) -> MatmulRate:
+    """FLOP/s of an N×N float32 matmul: the best of `repeats` on each clock."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), seed=1)
+    b = tf.random.normal((size, size), seed=2)
+    product = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
+    product().numpy()
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeats):
+        start = now()
+        product().numpy()
+        end = now()
+        best_wall = min(best_wall, end[0] - start[0])
+        best_cpu = min(best_cpu, max(end[1] - start[1], 1e-9))
+    flops = 2 * size**3
+    return MatmulRate(flops / best_wall, flops / best_cpu, size)
+
+
+# ---- configs and FLOPs ----------------------------------------------------------------
+
+
+def bench_config(model: str, size: int, jit: bool):
+    """The shipped config of `model` at `size` px (ResNet: 9 blocks at 256, 6 below)."""
+    from painter.config import load_config
+
+    overrides = {"image_size": size, "jit_compile": jit}
+    if model == "resnet":
+        overrides["residual_blocks"] = 9 if size >= 256 else 6
+    return load_config(MODELS[model], **overrides)
+
+
+def starter_config(size: int):
+    """The starter notebook's setup on painter's U-Net and PatchGAN."""
+    from painter.config import load_config
+
+    return load_config(
+        "cyclegan_unet",
+        image_size=size,
+        batch_size=1,
+        jit_compile=False,
+        loss="bce",
+        diffaugment="",
+        pool_size=0,
+        augment=False,
+    )
+
+
+@dataclasses.dataclass
+class Flops:
+    """Forward FLOPs per image of the generator and the discriminator."""
+
+    generator: int
+    discriminator: int
+
+
+def forward_flops(config) -> Flops:
+    import keras
+
+    from painter.models.flops import model_flops
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        if config.family == "cyclegan":
+            from painter.models.discriminators import patchgan_discriminator
+            from painter.models.generators import build_generator
+
+            generator, discriminator = build_generator(config), patchgan_discriminator(config)
+        else:
+            from painter.models.noise_gan import noise_discriminator, noise_generator
+
+            generator, discriminator = noise_generator(config), noise_discriminator(config)
+        return Flops(model_flops(generator), model_flops(discriminator))
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def generator_step_flops(config, flops: Flops) -> int:
+    """(a): one generator, forward + backward, on the per-replica batch."""
+    return 3 * config.batch_size * flops.generator
+
+
+def training_step_flops(config, flops: Flops) -> int:
+    """(b): model FLOPs of every network pass of one step (module docstring)."""
+    batch = config.batch_size
+    if config.family == "cyclegan":
+        d_images = 3 if config.pool_size else 2
+        return 3 * batch * (6 * flops.generator + 2 * d_images * flops.discriminator)
+    return 3 * (batch * flops.generator + 2 * batch * flops.discriminator)
+
+
+def executed_step_flops(config, flops: Flops, joint: bool = False) -> int:
+    """FLOPs the step as written executes, with its separate `tape.gradient` calls."""
+    batch = config.batch_size
+    if config.family == "cyclegan":
+        d_images = 3 if config.pool_size else 2
+        generator_passes = 18 if joint else 20
+        return batch * (generator_passes * flops.generator + 2 * 4 * d_images * flops.discriminator)
+    return batch * (3 * flops.generator + 8 * flops.discriminator)
+
+
+# ---- (a) the generator alone ----------------------------------------------------------
+
+
+def time_generator(config, steps: int, warmup: int) -> StepTimes:
+    """Forward + L1 loss + backward + Adam of one generator on a fixed batch."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from painter.train.schedules import adam
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.mixed_precision or "float32")
+    try:
+        if config.family == "cyclegan":
+            from painter.models.generators import build_generator
+
+            model = build_generator(config, name="gen_G")
+            shape = (config.batch_size, config.image_size, config.image_size, 3)
+        else:
+            from painter.models.noise_gan import noise_generator
+
+            model = noise_generator(config, name="noise_generator")
+            shape = (config.batch_size, config.latent_dim)
+        optimizer = adam(2e-4, 0.5, config.mixed_precision)
+        optimizer.build(model.trainable_variables)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.uniform(-1, 1, shape), tf.float32)
+    size = config.image_size
+    target = tf.constant(rng.uniform(-1, 1, (config.batch_size, size, size, 3)), tf.float32)
+
+    @tf.function(jit_compile=config.jit_compile)
+    def step(inputs, target):
+        with tf.GradientTape() as tape:
+            output = ops_cast(model(inputs, training=True))
+            loss = optimizer.scale_loss(keras.ops.mean(keras.ops.abs(output - target)))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    stamps = [now()]
+    for _ in range(warmup + steps):
+        step(inputs, target).numpy()
+        stamps.append(now())
+    wall, cpu = split_steps(stamps, warmup)
+    return StepTimes(wall, cpu, load())
+
+
+def ops_cast(x):
+    import keras
+
+    return keras.ops.cast(x, "float32")
+
+
+# ---- (b) painter's training step --------------------------------------------------------
+
+
+def training_dataset(config, root: Path, synthetic: bool):
+    """The dataset `painter train` feeds the step (as `painter.train.run` builds it)."""
+    from painter.data import monet_dataset, unpaired_dataset
+
+    if config.family == "cyclegan":
+        dataset = unpaired_dataset(
+            (root, "photo"),
+            (root, "monet"),
+            batch_size=config.batch_size,
+            image_size=config.image_size,
+            augment=config.augment,
+            seed=config.seed,
+        )
+    else:
+        dataset = monet_dataset(
+            root,
+            image_size=config.image_size,
+            batch_size=config.batch_size,
+            shuffle=True,
+            augment=config.augment,
+            repeat=True,
+            seed=config.seed,
+        )
+    if synthetic:
+        return dataset.take(1).cache().repeat()
+    return dataset.repeat()
+
+
+def joint_generator_cyclegan(model):
+    """`model` with its train step's generator gradients taken in one `tape.gradient`.
+
+    Zhu et al. update G and F with one loss, adv_G + adv_F + λ·cycle + identity; since
+    adv_F and the identity loss of x do not depend on G (nor adv_G and that of y on F),
+    its gradient w.r.t. G's weights is that of painter's total_G, and w.r.t. F's that of
+    total_F: the same update, with the activation gradients through F(G(x)) and G(F(y))
+    computed once instead of twice. float32 only (one loss scale for two optimizers).
+    """
+    import tensorflow as tf
+    from keras import ops
+
+    from painter.models import losses as gan_losses
+    from painter.train.cyclegan import CycleGAN
+    from painter.train.replica import global_mean
+
+    class JointGeneratorCycleGAN(type(model)):
+        def train_step(self, data):
+            real_x, real_y = data
+            with tf.GradientTape(persistent=True) as tape:
+                fake_y = self.gen_G(real_x, training=True)
+                cycled_x = self.gen_F(fake_y, training=True)
+                fake_x = self.gen_F(real_y, training=True)
+                cycled_y = self.gen_G(fake_x, training=True)
+                same_x = self.gen_F(real_x, training=True)
+                same_y = self.gen_G(real_y, training=True)
+                real_x_logits, pooled_x_logits, fake_x_logits = self._discriminate(
+                    self.disc_X, self.pool_X, real_x, fake_x
+                )
+                real_y_logits, pooled_y_logits, fake_y_logits = self._discriminate(
+                    self.disc_Y, self.pool_Y, real_y, fake_y
+                )
+                adversarial_G = gan_losses.generator_loss(self.loss_kind, fake_y_logits)
+                adversarial_F = gan_losses.generator_loss(self.loss_kind, fake_x_logits)
+                cycle = gan_losses.cycle_loss(real_x, cycled_x) + gan_losses.cycle_loss(real_y, cycled_y)
+                identity_x = gan_losses.identity_loss(real_x, same_x)
+                identity_y = gan_losses.identity_loss(real_y, same_y)
+                identity_scale = self.cycle_weight * self.identity_weight
+                joint = (
+                    adversarial_G
+                    + adversarial_F
+                    + self.cycle_weight * cycle
+                    + identity_scale * (identity_x + identity_y)
+                )
+                loss_D_X = gan_losses.discriminator_loss(self.loss_kind, real_x_logits, pooled_x_logits)
+                loss_D_Y = gan_losses.discriminator_loss(self.loss_kind, real_y_logits, pooled_y_logits)
+                generator_loss = global_mean(joint)
+                disc_loss = global_mean(loss_D_X) + global_mean(loss_D_Y)
+            g_vars = self.gen_G.trainable_variables
+            f_vars = self.gen_F.trainable_variables
+            gradients = tape.gradient(generator_loss, g_vars + f_vars)
+            self.gen_G_optimizer.apply_gradients(zip(gradients[: len(g_vars)], g_vars))
+            self.gen_F_optimizer.apply_gradients(zip(gradients[len(g_vars):], f_vars))
+            dx_vars = self.disc_X.trainable_variables
+            dy_vars = self.disc_Y.trainable_variables
+            gradients = tape.gradient(disc_loss, dx_vars + dy_vars)
+            self.disc_X_optimizer.apply_gradients(zip(gradients[: len(dx_vars)], dx_vars))
+            self.disc_Y_optimizer.apply_gradients(zip(gradients[len(dx_vars):], dy_vars))
+            del tape
+            values = {
+                "G_loss": adversarial_G + self.cycle_weight * cycle + identity_scale * identity_y,
+                "F_loss": adversarial_F + self.cycle_weight * cycle + identity_scale * identity_x,
+                "D_X_loss": loss_D_X,
+                "D_Y_loss": loss_D_Y,
+                "cycle_loss": cycle,
+                "identity_loss": identity_x + identity_y,
+            }
+            for name, value in values.items():
+                self.trackers[name].update_state(ops.cast(value, "float32"))
+            return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    assert isinstance(model, CycleGAN)
+    model.__class__ = JointGeneratorCycleGAN
+    return model
+
+
+def time_training_step(
+    config, root: Path, steps: int, warmup: int, *, synthetic: bool = False,
+    joint: bool = False, loop: str = "fit",
+) -> StepTimes:
+    """Per-step times of painter's training model, through `fit` (or `painter.train.train`)."""
+    import keras
+    import tensorflow as tf
+
+    if loop == "painter":
+        return _time_painter_loop(config, root, steps, warmup)
+    from painter.train.run import build_training_model
+
+    strategy = tf.distribute.get_strategy()
+    model = build_training_model(config, 1000, strategy, config.jit_compile)
+    if joint:
+        model = joint_generator_cyclegan(model)
+    dataset = training_dataset(config, root, synthetic)
+    stamps = []
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            stamps.append(now())
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Reading a value waits for the step to finish.
+            float(next(iter(logs.values())))
+            stamps.append(now())
+
+    model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, verbose=0, callbacks=[StepClock()])
+    wall, cpu = split_steps(stamps, warmup)
+    return StepTimes(wall, cpu, load())
+
+
+def _time_painter_loop(config, root: Path, steps: int, warmup: int) -> StepTimes:
+    """The same through `painter.train.train` (its own one-step-at-a-time loop)."""
+    from painter.train import train
+
+    stamps = [None]
+
+    def hook(run, global_step, logs):
+        stamps.append(now())
+
+    def begin(message):
+        if message.startswith("training "):
+            stamps[0] = now()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train(config, data=root, out=Path(tmp) / "run", epochs=1,
+              steps_per_epoch=warmup + steps, strategy="auto", log=begin,
+              step_hooks=[hook], progress=False)
+    wall, cpu = split_steps(stamps, warmup)
+    return StepTimes(wall, cpu, load())
+
+
+# ---- accelerator projection -----------------------------------------------------------
+
+# Published dense peaks (FLOP/s) of Kaggle's accelerators in their mixed-precision dtype.
+ACCELERATORS = {
+    "T4x2 fp16": 2 * 65e12,  # NVIDIA T4 datasheet: 65 TFLOPS FP16 tensor cores, per GPU
+    "TPU v5e-8 bf16": 8 * 197e12,  # Cloud TPU v5e: 197 TFLOPS bf16 per chip
+}
+# The MFU assumed on each (justified in docs/BENCHMARKS.md, "Accelerator projection").
+ASSUMED_MFU = {"T4x2 fp16": 0.15, "TPU v5e-8 bf16": 0.30}
+KERNEL_SECONDS = 4.5 * 3600
+EPOCH_IMAGES = {"cyclegan": 7038, "noise_gan": 300}  # Kaggle's photos; its Monets
+
+
+def projection_lines(mfus=(0.1, 0.2, 0.3, 0.5)) -> list[str]:
+    """Epochs of each shipped config (256 px) that fit in a 4.5-hour kernel."""
+    lines = [f"{'config':<16}{'GFLOP/image':>12}{'PFLOP/epoch':>12}  "
+             + "  ".join(f"{name} @ MFU {m:g}" for name in ACCELERATORS for m in (ASSUMED_MFU[name],))
+             + "   (epochs in 4.5 h; s/epoch)"]
+    sensitivity = []
+    for model in MODELS:
+        config = bench_config(model, 256, True)
+        flops = forward_flops(config)
+        per_step = training_step_flops(config, flops)
+        steps = EPOCH_IMAGES[config.family] // config.batch_size if config.family == "noise_gan" \
+            else -(-EPOCH_IMAGES[config.family] // config.batch_size)
+        epoch = per_step * steps
+        cells = []
+        for name, peak in ACCELERATORS.items():
+            seconds = epoch / (peak * ASSUMED_MFU[name])
+            cells.append(f"{KERNEL_SECONDS / seconds:10.1f} ({seconds:8.2f} s)")
+        lines.append(f"{MODELS[model]:<16}{per_step / config.batch_size / 1e9:12.1f}"
+                     f"{epoch / 1e15:12.3f}  " + "  ".join(cells))
+        for name, peak in ACCELERATORS.items():
+            sensitivity.append(f"  {MODELS[model]:<14} {name:<15} epochs at MFU "
+                               + ", ".join(f"{m:g}: {KERNEL_SECONDS * peak * m / epoch:.1f}" for m in mfus))
+    return lines + ["sensitivity:"] + sensitivity
+
+
+# ---- report ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    label: str
+    images_per_step: int
+    model_flops: int  # per step
+    times: StepTimes
+    rate: MatmulRate
+
+    @property
+    def mfu_wall(self) -> float:
+        return self.model_flops / self.times.wall_best / self.rate.wall
+
+    @property
+    def mfu_cpu(self) -> float:
+        return self.model_flops / self.times.cpu_best / self.rate.cpu
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images_per_step / self.times.wall_best
+
+    def line(self) -> str:
+        t = self.times
+        return (
+            f"{self.label:<44} {t.wall_best:8.2f} s/step (median {t.wall_median:.2f}; "
+            f"cpu {t.cpu_best:.2f} s) {self.images_per_second:7.3f} img/s  "
+            f"{self.model_flops / 1e9:8.1f} GFLOP/step  "
+            f"MFU wall {self.mfu_wall:.3f} cpu {self.mfu_cpu:.3f}  "
+            f"[matmul {self.rate.wall / 1e9:.0f} GFLOP/s, {self.rate.cpu / 1e9:.0f}/cpu-s; "
+            f"{len(t.wall)} steps; load {t.load:.1f}]"
+        )
+
+
+def measure(label, images_per_step, flops, timer, matmul_size, results: list) -> Result:
+    rate = matmul_rate(matmul_size)
+    times = timer()
+    result = Result(label, images_per_step, flops, times, rate)
+    print(result.line(), flush=True)
+    results.append(result)
+    return result
+
+
+def ratio_line(label: str, numerator: Result, denominator: Result) -> str:
+    """Ratios of achieved model FLOP/s (the MFU ratio against any one peak) and of images/s."""
+    wall = (numerator.model_flops / numerator.times.wall_best) / (
+        denominator.model_flops / denominator.times.wall_best)
+    cpu = (numerator.model_flops / numerator.times.cpu_best) / (
+        denominator.model_flops / denominator.times.cpu_best)
+    return (
+        f"  {label}: MFU wall {wall:.3f}, cpu {cpu:.3f}; images/s "
+        f"{numerator.images_per_second / denominator.images_per_second:.3f}"
+    )
+
+
+def summary_lines(results: list) -> list[str]:
+    """Every MFU again, against the best matmul of the whole run on each clock.
+
+    The matmul timed beside a measurement drops when other jobs take the cores (and its
+    CPU time grows with threads spinning while descheduled), which would flatter the MFU
+    measured at that moment; the machine's peak is the best seen.
+    """
+    wall = max(r.rate.wall for r in results)
+    cpu = max(r.rate.cpu for r in results)
+    lines = [f"\nsummary against the run's best matmul: {wall / 1e9:.0f} GFLOP/s wall, "
+             f"{cpu / 1e9:.0f} GFLOP per CPU-second"]
+    for r in results:
+        lines.append(
+            f"  {r.label:<40} MFU wall {r.model_flops / r.times.wall_best / wall:.3f}  "
+            f"cpu {r.model_flops / r.times.cpu_best / cpu:.3f}  "
+            f"{r.images_per_second:.3f} img/s  load {r.times.load:.1f}"
+        )
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet,unet,noise")
+    parser.add_argument("--sizes", default="128,256")
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
+    parser.add_argument("--jit", choices=("on", "off", "both"), default="on",
+                        help="XLA for (a) and (b); 'on' is the shipped configs' setting")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA if SHARED_DATA.is_dir() else None,
+                        help="Kaggle-layout data root (default: the shared data, else the sample)")
+    parser.add_argument("--matmul", type=int, default=2048, help="N of the N×N matmul")
+    parser.add_argument("--ablate", action="store_true", help="(b) with one thing changed at a time")
+    parser.add_argument("--loop", choices=("fit", "painter"), default="fit")
+    parser.add_argument("--project", action="store_true",
+                        help="print only the accelerator projection (no timing)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra- and inter-op threads (default 0: TF's choice)")
+    args = parser.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    parts = [p for p in args.parts.split(",") if p]
+    for name in models:
+        if name not in MODELS:
+            parser.error(f"--models: unknown {name!r} (known: {', '.join(MODELS)})")
+    for name in parts:
+        if name not in PARTS:
+            parser.error(f"--parts: unknown {name!r} (known: {', '.join(PARTS)})")
+    if args.steps < 1 or args.warmup < 1:
+        parser.error("--steps and --warmup must be at least 1")
+    if args.data is None:
+        from painter.data import SAMPLE_ROOT
+
+        args.data = Path(SAMPLE_ROOT)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    jits = {"on": [True], "off": [False], "both": [True, False]}[args.jit]
+
+    if args.project:
+        print("\n".join(projection_lines()))
+        return 0
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    model_name = "?"
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model_name = line.split(":", 1)[1].strip()
+                break
+    print(f"{os.cpu_count()} CPUs ({model_name}), TensorFlow {tf.__version__}, data {args.data}, "
+          f"threads {args.threads or 'default'}, load {load():.2f}, {time.strftime('%Y-%m-%d %H:%M')}",
+          flush=True)
+
+    everything: list[Result] = []
+    for size in sizes:
+        for name in models:
+            for jit in jits:
+                config = bench_config(name, size, jit)
+                flops = forward_flops(config)
+                xla = "XLA" if jit else "no XLA"
+                print(f"\n{name} {size} px, batch {config.batch_size}, {xla}: forward "
+                      f"G {flops.generator / 1e9:.2f}, D {flops.discriminator / 1e9:.2f} GFLOP/image; "
+                      f"step executes {executed_step_flops(config, flops) / training_step_flops(config, flops):.3f}"
+                      f"× its model FLOPs", flush=True)
+                results = {}
+                prefix = f"{name} {size} {'XLA' if jit else 'noXLA'} "
+                if "generator" in parts:
+                    results["a"] = measure(
+                        prefix + "(a) generator alone", config.batch_size,
+                        generator_step_flops(config, flops),
+                        lambda: time_generator(config, args.steps, args.warmup), args.matmul, everything)
+                if "step" in parts:
+                    results["b"] = measure(
+                        prefix + f"(b) training step ({args.loop})", config.batch_size,
+                        training_step_flops(config, flops),
+                        lambda: time_training_step(config, args.data, args.steps, args.warmup,
+                                                   loop=args.loop), args.matmul, everything)
+                if "a" in results and "b" in results:
+                    print(ratio_line("(b)/(a)", results["b"], results["a"]), flush=True)
+                if "starter" in parts and name == "unet" and jit == jits[0]:
+                    starter = starter_config(size)
+                    results["starter"] = measure(
+                        prefix + "starter notebook setup", starter.batch_size,
+                        training_step_flops(starter, flops),
+                        lambda: time_training_step(starter, args.data, args.steps, args.warmup),
+                        args.matmul, everything)
+                    if "b" in results:
+                        print(ratio_line("painter (b)/starter", results["b"], results["starter"]),
+                              flush=True)
+                if args.ablate and "b" in results:
+                    variants = [("synthetic input", {}, {"synthetic": True})]
+                    if config.family == "cyclegan":
+                        variants.append(("no pool", {"pool_size": 0}, {}))
+                    variants.append(("no DiffAugment", {"diffaugment": ""}, {}))
+                    variants.append((f"XLA {'off' if jit else 'on'}", {"jit_compile": not jit}, {}))
+                    if config.family == "cyclegan":
+                        variants.append(("joint generator gradient", {}, {"joint": True}))
+                    for label, overrides, options in variants:
+                        variant = dataclasses.replace(config, **overrides)
+                        result = measure(
+                            prefix + f"(b) {label}", variant.batch_size,
+                            training_step_flops(variant, flops),
+                            lambda: time_training_step(variant, args.data, args.steps,
+                                                       args.warmup, **options), args.matmul,
+                            everything)
+                        print(ratio_line("÷ (b)", result, results["b"]), flush=True)
+    if everything:
+        print("\n".join(summary_lines(everything)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
