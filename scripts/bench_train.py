@@ -446,7 +446,7 @@ ACCELERATORS = {
     "TPU v5e-8 bf16": 8 * 197e12,  # Cloud TPU v5e: 197 TFLOPS bf16 per chip
 }
 # The MFU assumed on each (justified in docs/BENCHMARKS.md, "Accelerator projection").
-ASSUMED_MFU = {"T4x2 fp16": 0.15, "TPU v5e-8 bf16": 0.30}
+ASSUMED_MFU = {"T4x2 fp16": 0.10, "TPU v5e-8 bf16": 0.25}
 KERNEL_SECONDS = 4.5 * 3600
 EPOCH_IMAGES = {"cyclegan": 7038, "noise_gan": 300}  # Kaggle's photos; its Monets
 
