@@ -32,11 +32,13 @@ network pass the step makes:
     model FLOPs = 3 · (B·fwd_G + 2B·fwd_D)
   (a): 3 · B · fwd_G.
 
-What the step as written executes is more than that ("executed" below): each network's
-loss gets its own `tape.gradient`, so the activation gradients through F(G(x)) and
-G(F(y)) (both generators' losses hold the shared cycle term) and through each
-discriminator (its own loss, and the generator's adversarial loss) are computed twice:
-CycleGAN ≈ B·(20·fwd_G + 24·fwd_D) with the pool, noise GAN ≈ B·(3·fwd_G + 8·fwd_D).
+What the step executes is more than that ("executed" below): the discriminators' activation
+gradients are computed for their own loss and again for the generators' adversarial
+losses; CycleGAN ≈ B·(18·fwd_G + 24·fwd_D) with the pool, noise GAN ≈ B·(3·fwd_G +
+8·fwd_D). The CycleGAN takes both generators' gradients from one `tape.gradient` of Zhu et
+al.'s joint loss (float32 and bfloat16); with one `tape.gradient` per generator (its
+float16 path, `--ablate`'s "separate generator gradients") the backward passes through
+F(G(x)) and G(F(y)) are made twice: 20·fwd_G.
 
 Two clocks: wall time (MFU against the matmul's wall FLOP/s) and the process's CPU time
 (user + system of all its threads, tf.data's included; MFU against the matmul's FLOP per
@@ -45,8 +47,8 @@ the load average is printed with every figure.
 
 --ablate repeats (b) with one thing changed at a time to find what costs the most:
 synthetic input (one cached batch repeated: no decoding, jitter or shuffling), no pool,
-no DiffAugment, XLA toggled, and both generators' gradients from one `tape.gradient` of
-Zhu et al.'s joint generator loss (`JointGeneratorCycleGAN`, the same gradients).
+no DiffAugment, XLA toggled, and one `tape.gradient` per generator (the same gradients,
+computed as the float16 path does).
 """
 
 from __future__ import annotations
@@ -211,12 +213,12 @@ def training_step_flops(config, flops: Flops) -> int:
     return 3 * (batch * flops.generator + 2 * batch * flops.discriminator)
 
 
-def executed_step_flops(config, flops: Flops, joint: bool = False) -> int:
+def executed_step_flops(config, flops: Flops, separate: bool = False) -> int:
     """FLOPs the step as written executes, with its separate `tape.gradient` calls."""
     batch = config.batch_size
     if config.family == "cyclegan":
         d_images = 3 if config.pool_size else 2
-        generator_passes = 18 if joint else 20
+        generator_passes = 20 if separate else 18
         return batch * (generator_passes * flops.generator + 2 * 4 * d_images * flops.discriminator)
     return batch * (3 * flops.generator + 8 * flops.discriminator)
 
@@ -308,85 +310,9 @@ def training_dataset(config, root: Path, synthetic: bool):
     return dataset.repeat()
 
 
-def joint_generator_cyclegan(model):
-    """`model` with its train step's generator gradients taken in one `tape.gradient`.
-
-    Zhu et al. update G and F with one loss, adv_G + adv_F + λ·cycle + identity; since
-    adv_F and the identity loss of x do not depend on G (nor adv_G and that of y on F),
-    its gradient w.r.t. G's weights is that of painter's total_G, and w.r.t. F's that of
-    total_F: the same update, with the activation gradients through F(G(x)) and G(F(y))
-    computed once instead of twice. float32 only (one loss scale for two optimizers).
-    """
-    import tensorflow as tf
-    from keras import ops
-
-    from painter.models import losses as gan_losses
-    from painter.train.cyclegan import CycleGAN
-    from painter.train.replica import global_mean
-
-    class JointGeneratorCycleGAN(type(model)):
-        def train_step(self, data):
-            real_x, real_y = data
-            with tf.GradientTape(persistent=True) as tape:
-                fake_y = self.gen_G(real_x, training=True)
-                cycled_x = self.gen_F(fake_y, training=True)
-                fake_x = self.gen_F(real_y, training=True)
-                cycled_y = self.gen_G(fake_x, training=True)
-                same_x = self.gen_F(real_x, training=True)
-                same_y = self.gen_G(real_y, training=True)
-                real_x_logits, pooled_x_logits, fake_x_logits = self._discriminate(
-                    self.disc_X, self.pool_X, real_x, fake_x
-                )
-                real_y_logits, pooled_y_logits, fake_y_logits = self._discriminate(
-                    self.disc_Y, self.pool_Y, real_y, fake_y
-                )
-                adversarial_G = gan_losses.generator_loss(self.loss_kind, fake_y_logits)
-                adversarial_F = gan_losses.generator_loss(self.loss_kind, fake_x_logits)
-                cycle = gan_losses.cycle_loss(real_x, cycled_x) + gan_losses.cycle_loss(real_y, cycled_y)
-                identity_x = gan_losses.identity_loss(real_x, same_x)
-                identity_y = gan_losses.identity_loss(real_y, same_y)
-                identity_scale = self.cycle_weight * self.identity_weight
-                joint = (
-                    adversarial_G
-                    + adversarial_F
-                    + self.cycle_weight * cycle
-                    + identity_scale * (identity_x + identity_y)
-                )
-                loss_D_X = gan_losses.discriminator_loss(self.loss_kind, real_x_logits, pooled_x_logits)
-                loss_D_Y = gan_losses.discriminator_loss(self.loss_kind, real_y_logits, pooled_y_logits)
-                generator_loss = global_mean(joint)
-                disc_loss = global_mean(loss_D_X) + global_mean(loss_D_Y)
-            g_vars = self.gen_G.trainable_variables
-            f_vars = self.gen_F.trainable_variables
-            gradients = tape.gradient(generator_loss, g_vars + f_vars)
-            self.gen_G_optimizer.apply_gradients(zip(gradients[: len(g_vars)], g_vars))
-            self.gen_F_optimizer.apply_gradients(zip(gradients[len(g_vars):], f_vars))
-            dx_vars = self.disc_X.trainable_variables
-            dy_vars = self.disc_Y.trainable_variables
-            gradients = tape.gradient(disc_loss, dx_vars + dy_vars)
-            self.disc_X_optimizer.apply_gradients(zip(gradients[: len(dx_vars)], dx_vars))
-            self.disc_Y_optimizer.apply_gradients(zip(gradients[len(dx_vars):], dy_vars))
-            del tape
-            values = {
-                "G_loss": adversarial_G + self.cycle_weight * cycle + identity_scale * identity_y,
-                "F_loss": adversarial_F + self.cycle_weight * cycle + identity_scale * identity_x,
-                "D_X_loss": loss_D_X,
-                "D_Y_loss": loss_D_Y,
-                "cycle_loss": cycle,
-                "identity_loss": identity_x + identity_y,
-            }
-            for name, value in values.items():
-                self.trackers[name].update_state(ops.cast(value, "float32"))
-            return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    assert isinstance(model, CycleGAN)
-    model.__class__ = JointGeneratorCycleGAN
-    return model
-
-
 def time_training_step(
     config, root: Path, steps: int, warmup: int, *, synthetic: bool = False,
-    joint: bool = False, loop: str = "fit",
+    separate: bool = False, loop: str = "fit",
 ) -> StepTimes:
     """Per-step times of painter's training model, through `fit` (or `painter.train.train`)."""
     import keras
@@ -398,8 +324,8 @@ def time_training_step(
 
     strategy = tf.distribute.get_strategy()
     model = build_training_model(config, 1000, strategy, config.jit_compile)
-    if joint:
-        model = joint_generator_cyclegan(model)
+    if separate:
+        model.joint_generator_gradient = False
     dataset = training_dataset(config, root, synthetic)
     stamps = []
 
@@ -511,11 +437,25 @@ class Result:
         )
 
 
+def peak_rss_gib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20)  # KiB on Linux
+
+
 def measure(label, images_per_step, flops, timer, matmul_size, results: list) -> Result:
+    import gc
+
+    import keras
+
     rate = matmul_rate(matmul_size)
     times = timer()
+    # Each measurement builds its own models, optimizers and traced (XLA) functions; freed
+    # here, or a run with --ablate keeps every one of them and grows to many GiB.
+    keras.backend.clear_session()
+    gc.collect()
     result = Result(label, images_per_step, flops, times, rate)
-    print(result.line(), flush=True)
+    print(result.line() + f" peak RSS {peak_rss_gib():.1f} GiB", flush=True)
     results.append(result)
     return result
 
@@ -649,7 +589,7 @@ def main(argv=None) -> int:
                     variants.append(("no DiffAugment", {"diffaugment": ""}, {}))
                     variants.append((f"XLA {'off' if jit else 'on'}", {"jit_compile": not jit}, {}))
                     if config.family == "cyclegan":
-                        variants.append(("joint generator gradient", {}, {"joint": True}))
+                        variants.append(("separate generator gradients", {}, {"separate": True}))
                     for label, overrides, options in variants:
                         variant = dataclasses.replace(config, **overrides)
                         result = measure(

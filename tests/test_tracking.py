@@ -133,14 +133,23 @@ def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_h
     result = train(TINY, data=data_root, out=run_dir, strategy="cpu", log=lines.append,
                    progress=False)
 
-    # history.csv: every epoch scored (track_every = 1), with its cost beside it.
+    # history.csv: the untrained generator as epoch 0, then every epoch (track_every = 1),
+    # each with its cost beside it.
     history = read_history(run_dir / "history.csv")
-    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert [row["epoch"] for row in history] == [0, 1, 2, 3]
     for row in history:
         for column in tracking.TRACKED_COLUMNS:
             assert math.isfinite(row[column]), (column, row)
     scores = [row["mifid"] for row in history]
-    assert len(set(scores)) == 3, "the score should move as the generator trains"
+    assert len(set(scores)) == 4, "the score should move as the generator trains"
+    # Epoch 0 of a residual generator is the identity: the photos themselves, through the
+    # generator's working size and back, JPEG q95, as tracked.
+    tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
+                                    features=colour_features, log=None)
+    identity = tracking.translate(lambda x, training=False: x, tracker.photos, TINY.image_size)
+    untouched = tracking.mifid_of(tracking.jpeg_round_trip(identity), tracker.real,
+                                  colour_features)
+    assert scores[0] == pytest.approx(untouched["mifid"], rel=1e-4)
 
     # best: the argmin, with its MiFID where report.py reads it; pruning spared it.
     best = ckpt.find_checkpoint(run_dir, "best")
@@ -173,6 +182,10 @@ def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_h
                                        **built["kwargs"]).repeat(2))
     assert seen == train_hashes  # every training photo, and nothing else
     assert not seen & held_hashes
+
+
+def split_files_of(run_dir, data_root):
+    return tracking.split_files(run_dir, "tracking", data_root / "photo_jpg")
 
 
 def test_tracking_without_fid_weights_fails_first_in_one_line(run_cli, tmp_path, data_root,

@@ -142,6 +142,11 @@ class CycleGAN(keras.Model):
         self.disc_X_optimizer = disc_X_optimizer
         self.disc_Y_optimizer = disc_Y_optimizer
         self.loss_kind = loss
+        # Under float16 loss scaling each generator's optimizer scales its own loss with
+        # its own dynamic scale, which one joint loss cannot serve.
+        self.joint_generator_gradient = not any(
+            isinstance(o, keras.optimizers.LossScaleOptimizer) for o in optimizers[:2]
+        )
         for optimizer, network in zip(optimizers, self.networks.values()):
             optimizer.build(network.trainable_variables)
 
@@ -237,15 +242,30 @@ class CycleGAN(keras.Model):
 
             # 5. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
             losses = {
-                "gen_G": self.gen_G_optimizer.scale_loss(global_mean(total_G)),
-                "gen_F": self.gen_F_optimizer.scale_loss(global_mean(total_F)),
                 "disc_X": self.disc_X_optimizer.scale_loss(global_mean(loss_D_X)),
                 "disc_Y": self.disc_Y_optimizer.scale_loss(global_mean(loss_D_Y)),
             }
+            if self.joint_generator_gradient:
+                # Zhu et al.'s one generator loss. adv_F and identity_x do not depend on G
+                # (nor adv_G and identity_y on F), so its gradient w.r.t. G is that of
+                # total_G and w.r.t. F that of total_F; one backward pass through the two
+                # cycles instead of one per generator.
+                losses["generators"] = global_mean(total_G + total_F - cycle_term)
+            else:
+                losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
+                losses["gen_F"] = self.gen_F_optimizer.scale_loss(global_mean(total_F))
 
         # 6. Gradients of each network's loss, applied by its own optimizer (which sums
         # them over replicas).
+        if self.joint_generator_gradient:
+            g_variables = self.gen_G.trainable_variables
+            f_variables = self.gen_F.trainable_variables
+            gradients = tape.gradient(losses["generators"], g_variables + f_variables)
+            self.gen_G_optimizer.apply_gradients(zip(gradients[: len(g_variables)], g_variables))
+            self.gen_F_optimizer.apply_gradients(zip(gradients[len(g_variables) :], f_variables))
         for name, network in self.networks.items():
+            if name not in losses:
+                continue
             variables = network.trainable_variables
             gradients = tape.gradient(losses[name], variables)
             self.optimizers[name].apply_gradients(zip(gradients, variables))

@@ -437,8 +437,20 @@ class MiFIDTracker:
         """Whether `epoch` is scored: every `every`-th, and the last."""
         return epoch % self.every == 0 or epoch == last_epoch
 
+    def start(self, run) -> dict:
+        """Scores the generator before the first step, as epoch 0.
+
+        A residual generator starts as the identity, so this is the photos' own score, and
+        `best` starts there: a run whose training never beats the photos leaves the
+        photos (the untrained generator) as its best checkpoint, not a worse epoch.
+        Returns the epoch-0 row (`epoch`, `step`, `seconds` = 0 and the tracked columns).
+        """
+        row = {"epoch": 0, "step": run.global_step, "seconds": 0.0}
+        self(run, 0, row)
+        return row
+
     def __call__(self, run, epoch: int, logs: dict) -> None:
-        if not self.due(epoch, run.config.epochs):
+        if epoch and not self.due(epoch, run.config.epochs):
             return
         from painter.train import checkpoints as ckpt
 
@@ -457,7 +469,7 @@ class MiFIDTracker:
                 global_step=run.global_step, metrics=metrics, name="best",
             )
         self.log(
-            f"epoch {epoch}: MiFID {scores['mifid']:.2f} (FID {scores['fid']:.2f}, distance "
+            f"epoch {epoch}{' (the untrained generator)' if epoch == 0 else ''}: MiFID {scores['mifid']:.2f} (FID {scores['fid']:.2f}, distance "
             f"{scores['distance']:.3f}) on {len(self.photos)} held-out photos in "
             f"{logs['track_seconds']:.1f}s" + ("; new best → checkpoints/best" if improved
                                                else f"; best stays {self.best:.2f}")
