@@ -107,8 +107,12 @@ def test_cyclegan_step_under_mixed_precision(policy):
     # Every loss, per example and as handed to the gradient, is float32.
     for key in [k for k in seen if k.startswith(("loss ", "scaled "))]:
         assert seen[key] == {"float32"}, (key, seen[key])
+    # float16 scales each generator's loss with its own optimizer; otherwise one joint
+    # generator loss goes through gen_G's.
+    generators = ("gen_G",) if model.joint_generator_gradient else ("gen_G", "gen_F")
+    assert model.joint_generator_gradient == (policy != "mixed_float16")
     assert {k for k in seen if k.startswith("scaled ")} == {
-        f"scaled {n}" for n in ("gen_G", "gen_F", "disc_X", "disc_Y")
+        f"scaled {n}" for n in (*generators, "disc_X", "disc_Y")
     }
     assert set(logs) >= {"G_loss", "F_loss", "D_X_loss", "D_Y_loss"}
     assert all(np.isfinite(v) for v in logs.values()), logs

@@ -250,7 +250,11 @@ class CycleGAN(keras.Model):
                 # (nor adv_G and identity_y on F), so its gradient w.r.t. G is that of
                 # total_G and w.r.t. F that of total_F; one backward pass through the two
                 # cycles instead of one per generator.
-                losses["generators"] = global_mean(total_G + total_F - cycle_term)
+                # (No loss scaling here, so scale_loss is the identity; kept for the
+                # float32 check of what reaches the gradient.)
+                losses["generators"] = self.gen_G_optimizer.scale_loss(
+                    global_mean(total_G + total_F - cycle_term)
+                )
             else:
                 losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
                 losses["gen_F"] = self.gen_F_optimizer.scale_loss(global_mean(total_F))
