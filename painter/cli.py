@@ -174,12 +174,15 @@ def data_to_tfrecord_command(src: str, out_dir: Path, prefix: str, per_file: int
 @click.option("--force", is_flag=True, help="Replace an existing run in RUN_DIR.")
 @click.option("--strategy", type=click.Choice(["auto", "tpu", "mirrored", "multiworker", "cpu"]),
               default="auto", show_default=True, help="tf.distribute strategy.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override one config value (repeatable), e.g. --set batch_size=8 "
+                   "--set mixed_precision=mixed_bfloat16.")
 def train_command(config: str, data: Path | None, out: Path | None, epochs: int | None,
                   steps_per_epoch: int | None, time_budget: str | None, resume: bool,
-                  force: bool, strategy: str) -> None:
+                  force: bool, strategy: str, settings: tuple[str, ...]) -> None:
     """Train the GAN of CONFIG (a TOML path or a shipped name: cyclegan, cyclegan_unet,
-    noise_gan, quick) into a run directory."""
-    from painter.config import load_config, resolve_config_path
+    noise_gan, quick, cpu_proof) into a run directory."""
+    from painter.config import load_config, parse_override, resolve_config_path
     from painter.errors import UsageError
     from painter.train import parse_duration, train
 
@@ -187,7 +190,7 @@ def train_command(config: str, data: Path | None, out: Path | None, epochs: int 
         raise UsageError("--resume and --force exclude each other")
     if time_budget is not None:
         parse_duration(time_budget)  # a bad string fails before anything loads
-    loaded = load_config(config)
+    loaded = load_config(config, **dict(parse_override(s) for s in settings))
     out = out or Path("runs") / resolve_config_path(config).stem
     result = train(loaded, data=data, out=out, epochs=epochs, steps_per_epoch=steps_per_epoch,
                    time_budget=time_budget, resume=resume, force=force, strategy=strategy)

@@ -41,9 +41,12 @@ class CycleGANConfig:
     upsample: str = "transpose"  # "transpose" | "resize"
     output: str = "tanh"  # "tanh" | "residual"
     residual_scale: int = 0  # 0: generator at full size; else its working size (e.g. 128)
+    tone_curve: int = 0  # residual only: segments of a learned per-channel curve; 0: none
+    tone_curve_init: str = "identity"  # "identity" | "match" (histogram match to the Monets)
     # discriminator
     disc_filters: int = 64  # ndf
     disc_layers: int = 3  # 3 strided convs: the 70×70 PatchGAN
+    disc_norm: str = "instance"  # "instance" | "none"; spectral_norm drops it
     spectral_norm: bool = False
     # losses
     loss: str = "lsgan"  # "lsgan" | "bce" | "hinge"
@@ -151,6 +154,8 @@ def _check_choices(config: Config, source: str) -> None:
         "upsample": ("transpose", "resize"),
         "output": ("tanh", "residual"),
         "mixed_precision": ("", "mixed_float16", "mixed_bfloat16"),
+        "disc_norm": ("instance", "none"),
+        "tone_curve_init": ("identity", "match"),
     }
     for key, known in choices.items():
         value = getattr(config, key, None)
@@ -177,8 +182,23 @@ def load_config(path: str | Path, **overrides: Any) -> Config:
             values = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return config_from_dict(values, source=str(path))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    source = str(path) + (f" (overridden: {', '.join(given)})" if given else "")
+    return config_from_dict(values, source=source)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE` → (key, value), VALUE read as a TOML value (`1e-3`, `true`, `"resize"`);
+    a bare word that is no TOML value is taken as a string (`upsample=resize`)."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key or not raw:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. batch_size=8")
+    try:
+        return key, tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, raw
 
 
 def _toml_value(value: Any) -> str:

@@ -80,6 +80,8 @@ def test_bundle_folders_and_metadata(tmp_path, run_cli, fake_wheel, empty_cache,
     assert 'CONFIG = "quick"\n' in script
     assert f'TIME_BUDGET = "{budget}"\n' in script
     assert f'ACCELERATOR = "{accelerator}"\n' in script
+    settings = kbundle.ACCELERATORS[accelerator]["settings"]
+    assert f'SETTINGS = "{settings}"\n' in script
     compile(script, "painter_kernel.py", "exec")
     assert "no FID weights" in stdout
 
@@ -92,6 +94,19 @@ def test_time_budgets_stay_below_kaggle_limits():
         budget = parse_duration(settings["time_budget"])
         # an hour at least is left for install, 7,038 images and the MiFID
         assert budget <= limits[accelerator] - 3600, accelerator
+
+
+@pytest.mark.parametrize("accelerator", sorted(kbundle.ACCELERATORS))
+def test_accelerator_settings_make_valid_configs_that_split_over_the_replicas(accelerator):
+    from painter.config import load_config, parse_override
+
+    replicas = {"gpu": 2, "tpu": 8, "none": 1}[accelerator]
+    settings = dict(parse_override(s) for s in kbundle.ACCELERATORS[accelerator]["settings"].split())
+    for name in ("cyclegan", "cyclegan_unet", "noise_gan"):
+        config = load_config(name, **settings)
+        assert config.batch_size % replicas == 0, (accelerator, name)
+        expected = {"gpu": "mixed_float16", "tpu": "mixed_bfloat16", "none": ""}[accelerator]
+        assert config.mixed_precision == expected
 
 
 def test_custom_config_and_cached_weights_go_in(tmp_path, fake_wheel, empty_cache):

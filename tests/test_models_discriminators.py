@@ -81,9 +81,20 @@ def test_spectral_norm_wraps_every_conv_and_drops_norms():
     assert not np.allclose(keras.ops.convert_to_numpy(u), before)
 
 
+def test_disc_norm_none_keeps_the_convs_and_drops_every_norm():
+    plain = patchgan_discriminator(dataclasses.replace(TINY, disc_norm="none"))
+    normed = patchgan_discriminator(TINY)
+    assert not layers_of(plain, keras.layers.GroupNormalization)
+    assert [c.filters for c in layers_of(plain, keras.layers.Conv2D)] == [4, 8, 16, 32, 1]
+    # Only the affine γ, β of the three instance norms (8 + 16 + 32 channels) are gone.
+    assert normed.count_params() - plain.count_params() == 2 * (8 + 16 + 32)
+    assert tuple(plain(images()).shape) == (2, 6, 6, 1)
+
+
 @pytest.mark.parametrize(
     "changes, match",
     [
+        (dict(disc_norm="batch"), r"Received: disc_norm='batch'"),
         (dict(disc_layers=0), r"Received: disc_layers=0"),
         (dict(disc_filters=0), r"Received: disc_filters=0"),
         (dict(image_size=16), r"Received: image_size=16, disc_layers=3"),

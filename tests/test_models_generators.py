@@ -113,6 +113,7 @@ RESIDUAL_VARIANTS = [
     dict(generator="unet", upsample="resize"),
     dict(generator="resnet", upsample="resize", residual_scale=16),
     dict(generator="unet", upsample="transpose", residual_scale=8),
+    dict(generator="resnet", upsample="resize", residual_scale=16, tone_curve=16),
 ]
 
 
@@ -120,7 +121,9 @@ RESIDUAL_VARIANTS = [
 def test_untrained_residual_generator_returns_its_input_exactly(variant):
     model = build_generator(dataclasses.replace(TINY, output="residual", **variant), "gen_G")
     x = images()
-    np.testing.assert_array_equal(numpy(model(x, training=True)), x)
+    # Exact, but for the float rounding of a tone curve's sum of segments.
+    atol = 1e-6 if variant.get("tone_curve") else 0
+    np.testing.assert_allclose(numpy(model(x, training=True)), x, rtol=0, atol=atol)
 
 
 def test_residual_generator_learns_away_from_identity():
@@ -155,9 +158,41 @@ def test_residual_scale_runs_small_and_keeps_full_size_detail():
     assert np.abs(numpy(model(x)) - x).max() > 1e-3  # …while the network does change it
 
 
+def test_tone_curve_is_a_learned_per_channel_curve_under_the_residual():
+    config = dataclasses.replace(TINY, output="residual", residual_scale=16)
+    plain = resnet_generator(config)
+    model = resnet_generator(dataclasses.replace(config, tone_curve=8))
+    assert model.count_params() - plain.count_params() == 3 + 8 * 3  # start + slopes
+    curve = model.get_layer("gen_G_tone_curve")
+    assert curve.knots() == pytest.approx(np.linspace(-1, 1, 9))
+    # Any curve through its knots: a gamma on red, green inverted, blue untouched.
+    knots = np.array(curve.knots())
+    values = np.stack([np.sign(knots) * np.abs(knots) ** 0.5, -knots, knots], axis=1)
+    curve.set_curve(values)
+    x = images()
+    expected = np.stack(
+        [np.interp(x[..., c], knots, values[:, c]) for c in range(3)], axis=-1
+    )
+    np.testing.assert_allclose(numpy(model(x)), expected, atol=1e-5)  # residual still zero
+    # A colour cast is learned by the curve's parameters in a few steps.
+    curve.set_curve(np.stack([knots] * 3, axis=1))
+    optimizer = keras.optimizers.Adam(1e-2)
+    target = np.clip(x * 0.8 + np.array([0.2, 0.1, -0.1], "float32"), -1, 1)
+    losses = []
+    for _ in range(30):
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.ops.abs(model(x, training=True) - target))
+        grads = tape.gradient(loss, [curve.start, curve.slopes])
+        optimizer.apply(grads, [curve.start, curve.slopes])
+        losses.append(float(loss))
+    assert losses[-1] < 0.3 * losses[0]
+
+
 @pytest.mark.parametrize(
     "changes, match",
     [
+        (dict(tone_curve=16), r"Received: tone_curve=16, output='tanh'"),
+        (dict(output="residual", tone_curve=-1), r"Received: tone_curve=-1"),
         (dict(residual_scale=16), r"Received: residual_scale=16, output='tanh'"),
         (dict(output="residual", residual_scale=12), r"residual_scale=12, image_size=32"),
         (dict(output="residual", residual_scale=32), r"residual_scale=32, image_size=32"),

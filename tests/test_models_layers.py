@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from painter.models.layers import ReflectionPadding2D, ResidualOutput, instance_norm
+from painter.models.layers import ReflectionPadding2D, ResidualOutput, ToneCurve, instance_norm
 
 
 def test_reflection_padding_matches_numpy_reflect():
@@ -40,7 +40,9 @@ def test_instance_norm_normalises_each_example_and_channel():
 
 
 @pytest.mark.parametrize(
-    "layer", [ReflectionPadding2D((1, 2), name="pad"), ResidualOutput(-0.5, 0.5, name="res")]
+    "layer",
+    [ReflectionPadding2D((1, 2), name="pad"), ResidualOutput(-0.5, 0.5, name="res"),
+     ToneCurve(5, name="curve")],
 )
 def test_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
@@ -51,8 +53,9 @@ def test_model_with_custom_layers_saves_and_loads(tmp_path):
     image = keras.Input((6, 6, 3))
     x = ReflectionPadding2D(1, name="pad")(image)
     x = keras.layers.Conv2D(3, 3, name="conv")(x)
-    out = ResidualOutput(name="res")([image, x])
+    out = ResidualOutput(name="res")([ToneCurve(4, name="curve")(image), x])
     model = keras.Model(image, out)
+    model.get_layer("curve").set_curve(np.linspace([-1, -0.5, -1], [1, 1, 0.5], 5))
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.models.load_model(path)  # no custom_objects: registered serializable
@@ -61,3 +64,23 @@ def test_model_with_custom_layers_saves_and_loads(tmp_path):
         keras.ops.convert_to_numpy(loaded(images)), keras.ops.convert_to_numpy(model(images))
     )
     assert isinstance(loaded.get_layer("pad"), ReflectionPadding2D)
+
+
+def test_tone_curve_interpolates_its_knots_and_extends_the_last_segment():
+    layer = ToneCurve(4)
+    knots = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    values = np.stack([knots**3, np.abs(knots) - 1, -knots], axis=1)
+    layer.build((None, 3))
+    layer.set_curve(values)
+    x = np.linspace(-1, 1.2, 23, dtype="float32")[:, None].repeat(3, 1)
+    out = keras.ops.convert_to_numpy(layer(x))
+    inside = x[:, 0] <= 1
+    for c in range(3):
+        np.testing.assert_allclose(out[inside, c], np.interp(x[inside, c], knots, values[:, c]),
+                                   atol=1e-6)
+    slope = (values[-1] - values[-2]) / 0.5
+    np.testing.assert_allclose(out[~inside], values[-1] + (x[~inside] - 1) * slope, atol=1e-5)
+    with pytest.raises(ValueError, match=r"shape \(5, 3\)"):
+        layer.set_curve(values[:4])
+    with pytest.raises(ValueError, match="segments=0"):
+        ToneCurve(0)

@@ -10,6 +10,7 @@ real FID Inception on a handful of images.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -182,6 +183,53 @@ def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_h
                                        **built["kwargs"]).repeat(2))
     assert seen == train_hashes  # every training photo, and nothing else
     assert not seen & held_hashes
+
+
+def test_a_matched_tone_curve_starts_from_the_training_photos_histogram_match(
+    tmp_path, data_root, monkeypatch
+):
+    from painter.data.color import channel_histograms, histogram_match_curve
+    from painter.metrics.features import decoded_images
+    from painter.train import train
+
+    monkeypatch.setattr(
+        tracking, "prepare_tracking",
+        functools.partial(tracking.prepare_tracking, features=colour_features),
+    )
+    config = dataclasses.replace(TINY, tone_curve=16, tone_curve_init="match", epochs=1)
+    lines = []
+    run_dir = tmp_path / "run"
+    train(config, data=data_root, out=run_dir, strategy="cpu", log=lines.append, progress=False)
+    assert any(line.startswith("tone curves: histogram match of 22 training photos") for line in lines)
+
+    # What epoch 0 scored: the held-out photos through the curve that matches the
+    # *training* photos' histograms (never the held-out ones) to the Monets'.
+    split = tracking.split_photos(data_root / "photo_jpg", track_photos=6, score_photos=4)
+    knots = np.linspace(-1, 1, 17)
+    curve = histogram_match_curve(
+        channel_histograms(tracking.decode_photos(split.training, TINY.image_size)),
+        channel_histograms(decoded_images((data_root, "monet"))),
+        knots,
+    )
+
+    def matched(x, training=False):
+        x = np.asarray(x)
+        return np.stack([np.interp(x[..., c], knots, curve[:, c]) for c in range(3)], -1)
+
+    tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
+                                    features=colour_features, log=None)
+    expected = tracking.mifid_of(
+        tracking.jpeg_round_trip(tracking.translate(matched, tracker.photos, TINY.image_size)),
+        tracker.real, colour_features,
+    )["mifid"]
+    untouched = tracking.mifid_of(
+        tracking.jpeg_round_trip(tracking.translate(lambda x, training=False: x, tracker.photos,
+                                                    TINY.image_size)),
+        tracker.real, colour_features,
+    )["mifid"]
+    scores = [row["mifid"] for row in read_history(run_dir / "history.csv")]
+    assert scores[0] == pytest.approx(expected, rel=1e-3)
+    assert abs(expected - untouched) > 1e-2 * untouched  # the curve did change the photos
 
 
 def split_files_of(run_dir, data_root):

@@ -4,6 +4,7 @@ strategies, checkpoints, and the CLI's refusals (each before any model is traced
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -323,6 +324,22 @@ def test_checkpoint_of_another_model_or_shape_is_refused(tmp_path):
         ckpt.check_compatible(found, wider)
     with pytest.raises(CheckpointError, match="image_size=16 there, 32 in the config"):
         ckpt.check_compatible(found, NoiseGANConfig(**{**TINY_NOISE.__dict__, "image_size": 32}))
+
+
+def test_checkpoint_from_before_a_new_architecture_field_reads_it_as_the_default(tmp_path):
+    import json
+
+    config = CycleGANConfig()
+    path = tmp_path / "step_00000001"
+    path.mkdir()
+    arch = ckpt.architecture(config)
+    del arch["disc_norm"]  # written before the field existed
+    (path / ckpt.MANIFEST).write_text(json.dumps(
+        {"format": ckpt.FORMAT, "version": 1, "family": "cyclegan", "architecture": arch}))
+    found = ckpt.read_checkpoint(path)
+    ckpt.check_compatible(found, config)  # the default, "instance": the same networks
+    with pytest.raises(CheckpointError, match="disc_norm='instance' there, 'none' in the config"):
+        ckpt.check_compatible(found, dataclasses.replace(config, disc_norm="none"))
 
 
 # ---- CLI refusals (nothing traced, nothing written) --------------------------------------

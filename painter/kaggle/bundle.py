@@ -37,10 +37,17 @@ KERNEL_TEMPLATE = Path(__file__).with_name("kernel_script.py")
 # Kaggle's session limits are 12 h (GPU or CPU) and 9 h (TPU). The training budget leaves
 # time for installing, writing 7,038 images and scoring them (minutes on an accelerator,
 # about an hour on Kaggle's 4 CPU cores).
+# `settings` are `painter train --set` overrides for the accelerator: a TPU v5e-8 has 8
+# replicas, so the global batch must split 8 ways (the shipped configs' 4 does not), and
+# both accelerators train in mixed precision (float16 with loss scaling on the T4s,
+# bfloat16 on the TPU; losses stay float32). PAINTER_TRAIN_ARGS can override them again.
 ACCELERATORS = {
-    "gpu": {"enable_gpu": True, "enable_tpu": False, "machine_shape": "NvidiaTeslaT4", "time_budget": "10h30m"},
-    "tpu": {"enable_gpu": False, "enable_tpu": True, "machine_shape": "TpuV5E8", "time_budget": "7h30m"},
-    "none": {"enable_gpu": False, "enable_tpu": False, "machine_shape": None, "time_budget": "10h"},
+    "gpu": {"enable_gpu": True, "enable_tpu": False, "machine_shape": "NvidiaTeslaT4",
+            "time_budget": "10h30m", "settings": "mixed_precision=mixed_float16"},
+    "tpu": {"enable_gpu": False, "enable_tpu": True, "machine_shape": "TpuV5E8",
+            "time_budget": "7h30m", "settings": "batch_size=8 mixed_precision=mixed_bfloat16"},
+    "none": {"enable_gpu": False, "enable_tpu": False, "machine_shape": None,
+             "time_budget": "10h", "settings": ""},
 }
 _SOURCE_FILES = ("setup.cfg", "pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in")
 
@@ -177,11 +184,15 @@ def kernel_metadata(username: str, accelerator: str = "gpu") -> dict:
 
 
 def kernel_script(config: str = "cyclegan", accelerator: str = "gpu", time_budget: str | None = None) -> str:
-    """The kernel's Python script: the template with CONFIG, TIME_BUDGET, ACCELERATOR set."""
+    """The kernel's Python script: the template with CONFIG, TIME_BUDGET, ACCELERATOR and
+    SETTINGS set."""
     _check_accelerator(accelerator)
     budget = time_budget or ACCELERATORS[accelerator]["time_budget"]
+    settings = ACCELERATORS[accelerator]["settings"]
     text = KERNEL_TEMPLATE.read_text(encoding="utf-8")
-    for key, value in (("CONFIG", config), ("TIME_BUDGET", budget), ("ACCELERATOR", accelerator)):
+    fills = (("CONFIG", config), ("TIME_BUDGET", budget), ("ACCELERATOR", accelerator),
+             ("SETTINGS", settings))
+    for key, value in fills:
         text, n = re.subn(rf'(?m)^{key} = ".*"$', f"{key} = {json.dumps(value)}", text, count=1)
         if n != 1:  # the template changed shape; better to fail than ship a wrong kernel
             raise RuntimeError(f"{KERNEL_TEMPLATE}: no `{key} = \"…\"` line to fill in")

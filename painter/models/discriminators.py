@@ -16,6 +16,8 @@ import keras
 from painter.config import CycleGANConfig
 from painter.models.layers import conv_init, instance_norm
 
+DISC_NORMS = ("instance", "none")
+
 
 def patchgan_output_size(image_size: int, layers: int) -> int:
     """Side of the logit map: `layers` halvings, then two 4×4 convs that each lose 1 px."""
@@ -97,10 +99,15 @@ def patchgan_discriminator(config: CycleGANConfig, name: str = "disc_Y") -> kera
     discriminators, which have no norm layers). Call it with `training=True` in a train
     step so the power iteration runs.
 
+    With `disc_norm = "none"` there is no norm layer at all. Instance norm takes away each
+    image's per-channel feature means, and with them most of its global colour and tone,
+    which is what separates a Monet from a photo most plainly; a short run's discriminator
+    learns faster without it (docs/BENCHMARKS.md, "Quality on a budget").
+
     Args:
         config: uses `image_size` (default 256), `disc_filters` (ndf, default 64),
-            `disc_layers` (strided convs, default 3 = 70×70 patches) and `spectral_norm`
-            (default False).
+            `disc_layers` (strided convs, default 3 = 70×70 patches), `disc_norm`
+            ("instance", the default, or "none") and `spectral_norm` (default False).
         name: model name and prefix of every layer name. Defaults to "disc_Y".
 
     Returns:
@@ -108,11 +115,16 @@ def patchgan_discriminator(config: CycleGANConfig, name: str = "disc_Y") -> kera
         logits, s = 30 at 256 px with 3 layers (`patchgan_output_size`).
     """
     check_patchgan_args(config.image_size, config.disc_filters, config.disc_layers)
+    if config.disc_norm not in DISC_NORMS:
+        raise ValueError(
+            f"`disc_norm` must be one of {DISC_NORMS}. Received: disc_norm={config.disc_norm!r}"
+        )
+    plain = config.spectral_norm or config.disc_norm == "none"
     return patchgan(
         config.image_size,
         config.disc_filters,
         config.disc_layers,
-        norm=None if config.spectral_norm else instance_norm,
+        norm=None if plain else instance_norm,
         spectral_norm=config.spectral_norm,
         name=name,
     )

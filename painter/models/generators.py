@@ -15,6 +15,12 @@ shape in [-1, 1]. Three `CycleGANConfig` fields shape all of them:
   average-pooled down to `residual_scale` px; its residual is up-sampled bilinearly and
   added to the full-size input, so the output keeps every detail of the photo that the
   network does not change.
+- `tone_curve` (needs `output="residual"`): when > 0, the residual is added to the input
+  passed through a learned per-channel curve of that many segments (`ToneCurve`) instead
+  of the input itself. A hundred-odd parameters hold the global colour and tone shift from
+  photos to Monets, the cheapest part of the style; the curve starts as the identity, or
+  (`tone_curve_init = "match"`, set by training) as the histogram match of the training
+  photos to the Monets.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ from collections.abc import Callable
 import keras
 
 from painter.config import CycleGANConfig
-from painter.models.layers import ReflectionPadding2D, ResidualOutput, conv_init, instance_norm
+from painter.models.layers import (
+    ReflectionPadding2D,
+    ResidualOutput,
+    ToneCurve,
+    conv_init,
+    instance_norm,
+)
 
 UPSAMPLE_MODES = ("transpose", "resize")
 OUTPUT_MODES = ("tanh", "residual")
@@ -97,6 +109,14 @@ def _check_common(config: CycleGANConfig) -> None:
             '`residual_scale` > 0 needs output="residual" (the network makes a residual '
             "that is up-sampled onto the full-size input). "
             f"Received: residual_scale={config.residual_scale}, output={config.output!r}"
+        )
+    if config.tone_curve < 0:
+        raise ValueError(f"`tone_curve` must be >= 0. Received: tone_curve={config.tone_curve}")
+    if config.tone_curve and config.output != "residual":
+        raise ValueError(
+            '`tone_curve` > 0 needs output="residual" (the residual is added to the '
+            f"tone-mapped input). Received: tone_curve={config.tone_curve}, "
+            f"output={config.output!r}"
         )
     if config.residual_scale and (
         config.residual_scale >= config.image_size or config.image_size % config.residual_scale
@@ -200,20 +220,23 @@ def _unet_network(x, config: CycleGANConfig, name: str):
 def _build(config: CycleGANConfig, name: str, network: Callable) -> keras.Model:
     """Wraps a network with the input, the optional down-scaling and the output mode."""
     image = keras.Input((config.image_size, config.image_size, 3), name=f"{name}_input")
+    if config.output != "residual":
+        return keras.Model(image, network(image, config, name), name=name)
     if not config.residual_scale:
-        x = network(image, config, name)
-        if config.output == "residual":
-            x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([image, x])
-        return keras.Model(image, x, name=name)
-    # Average pooling is the exact area down-scaling for an integer factor, and unlike an
-    # antialiased resize it compiles with XLA.
-    factor = config.image_size // config.residual_scale
-    small = keras.layers.AveragePooling2D(factor, name=f"{name}_downscale")(image)
-    residual = network(small, config, name)
-    residual = keras.layers.UpSampling2D(
-        factor, interpolation="bilinear", dtype="float32", name=f"{name}_upscale"
-    )(residual)
-    x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([image, residual])
+        residual = network(image, config, name)
+    else:
+        # Average pooling is the exact area down-scaling for an integer factor, and unlike
+        # an antialiased resize it compiles with XLA.
+        factor = config.image_size // config.residual_scale
+        small = keras.layers.AveragePooling2D(factor, name=f"{name}_downscale")(image)
+        residual = network(small, config, name)
+        residual = keras.layers.UpSampling2D(
+            factor, interpolation="bilinear", dtype="float32", name=f"{name}_upscale"
+        )(residual)
+    base = image
+    if config.tone_curve:
+        base = ToneCurve(config.tone_curve, dtype="float32", name=f"{name}_tone_curve")(image)
+    x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([base, residual])
     return keras.Model(image, x, name=name)
 
 

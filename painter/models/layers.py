@@ -100,3 +100,70 @@ def instance_norm(name: str) -> keras.layers.GroupNormalization:
 def conv_init() -> keras.initializers.Initializer:
     """N(0, 0.02), the weight initialisation of Zhu et al. and the DCGAN family."""
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="painter")
+class ToneCurve(keras.layers.Layer):
+    """A learned curve per channel: a continuous piecewise-linear map of [-1, 1] with
+    `segments` equal segments, the photographer's "curves" tool.
+
+    The curve is `start` (its value at -1) plus the sum of each segment's slope times the
+    part of that segment below the input, so it is exact, cheap and differentiable in
+    every parameter. It starts as the identity; `set_curve` sets it to any curve given by
+    its values at the segment ends (a histogram match, `painter.data.color`). Inputs below
+    -1 map to `start`, above 1 continue the last segment.
+
+    Args:
+        segments: equal segments over [-1, 1]. Defaults to 16.
+    """
+
+    def __init__(self, segments: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        if segments < 1:
+            raise ValueError(f"`segments` must be >= 1. Received: segments={segments}")
+        self.segments = int(segments)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.start = self.add_weight(
+            shape=(channels,), initializer=keras.initializers.Constant(-1.0), name="start"
+        )
+        self.slopes = self.add_weight(
+            shape=(self.segments, channels), initializer="ones", name="slopes"
+        )
+
+    @property
+    def width(self) -> float:
+        return 2.0 / self.segments
+
+    def knots(self):
+        """The segment ends, -1 … 1 (segments + 1 values)."""
+        return [-1.0 + i * self.width for i in range(self.segments + 1)]
+
+    def call(self, inputs):
+        left_ends = ops.convert_to_tensor(self.knots()[:-1], dtype=inputs.dtype)
+        below = ops.expand_dims(inputs, -1) - left_ends  # (…, channels, segments)
+        covered = ops.concatenate(
+            [ops.clip(below[..., :-1], 0.0, self.width), ops.maximum(below[..., -1:], 0.0)],
+            axis=-1,
+        )
+        return self.start + ops.sum(covered * ops.transpose(self.slopes), axis=-1)
+
+    def set_curve(self, values) -> None:
+        """Sets the curve from its values at `knots()`: shape (segments + 1, channels)."""
+        import numpy as np
+
+        values = np.asarray(values, dtype="float32")
+        expected = (self.segments + 1, self.start.shape[0])
+        if values.shape != expected:
+            raise ValueError(
+                f"`values` must have shape {expected}. Received: shape={values.shape}"
+            )
+        self.start.assign(values[0])
+        self.slopes.assign(np.diff(values, axis=0) / self.width)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "segments": self.segments}

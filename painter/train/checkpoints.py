@@ -45,7 +45,8 @@ _STEP_NAME = re.compile(r"^step_(\d+)$")
 ARCHITECTURE_FIELDS = {
     "cyclegan": (
         "image_size", "generator", "gen_filters", "residual_blocks", "upsample", "output",
-        "residual_scale", "disc_filters", "disc_layers", "spectral_norm",
+        "residual_scale", "tone_curve", "disc_filters", "disc_layers", "disc_norm",
+        "spectral_norm",
     ),
     "noise_gan": ("image_size", "latent_dim", "gen_filters", "disc_filters", "disc_layers"),
 }
@@ -268,7 +269,9 @@ def check_compatible(checkpoint: CheckpointInfo, config, model=None) -> dict:
     """
     manifest = _read_manifest(checkpoint.path)
     family = manifest.get("family")
-    theirs = manifest.get("architecture", {})
+    # A field added after the checkpoint was written reads as its default, which is what
+    # that checkpoint was built with.
+    theirs = {**architecture(type(config)()), **manifest.get("architecture", {})}
     ours = architecture(config)
     if family != config.family:
         raise CheckpointError(

@@ -332,3 +332,41 @@ def compile_cyclegan(
         for name in ("gen_G", "gen_F", "disc_X", "disc_Y")
     ]
     model.compile(*optimizers, loss=config.loss, jit_compile=jit_compile)
+
+
+def match_tone_curves(model: CycleGAN, photos, monets, log=print, max_photos: int = 1000) -> None:
+    """Starts each generator's `tone_curve` at the histogram match between the domains:
+    gen_G's carries the photos' per-channel value distribution onto the Monets', gen_F's
+    the reverse (`tone_curve_init = "match"`).
+
+    On its own that curve is a colour-matching baseline (issue 8 measures one); training
+    starts from it instead of from the photo, and the MiFID-tracked `best` can only
+    improve on it.
+
+    Args:
+        photos, monets: iterables of uint8 (h, w, 3) images; at most `max_photos` photos
+            are read (the statistics settle long before).
+    """
+    import itertools
+
+    from painter.data.color import channel_histograms, histogram_match_curve
+
+    seen = {"photos": 0, "monets": 0}
+
+    def counted(images, key):
+        for image in images:
+            seen[key] += 1
+            yield image
+
+    photo_counts = channel_histograms(counted(itertools.islice(photos, max_photos), "photos"))
+    monet_counts = channel_histograms(counted(monets, "monets"))
+    for network, source, target in (
+        (model.gen_G, photo_counts, monet_counts),
+        (model.gen_F, monet_counts, photo_counts),
+    ):
+        curve = network.get_layer(f"{network.name}_tone_curve")
+        curve.set_curve(histogram_match_curve(source, target, curve.knots()))
+    log(
+        f"tone curves: histogram match of {seen['photos']:,} training photos to "
+        f"{seen['monets']:,} Monets, per channel"
+    )

@@ -277,6 +277,21 @@ def _fixed_inputs(config, root: Path, model):
     return np.asarray(model.sample_latents(count, seed=config.seed))
 
 
+def _match_tone_curves(model, config, root: Path, tracking, log) -> None:
+    """Sets a fresh CycleGAN's tone curves from training photos (never held-out ones)."""
+    from painter.metrics.features import decoded_images
+    from painter.train.cyclegan import match_tone_curves
+    from painter.train.tracking import decode_photos
+
+    if tracking:
+        # Every k-th training photo: a spread of the whole set, not its first names.
+        files = tracking.training_photos
+        photos = (decode_photos([f], config.image_size)[0] for f in files[:: max(1, len(files) // 1000)])
+    else:
+        photos = decoded_images((root, "photo"))
+    match_tone_curves(model, photos, decoded_images((root, "monet")), log=log)
+
+
 def _sample_images(config, model, inputs) -> np.ndarray:
     if config.family == "cyclegan":
         outputs = np.asarray(model.gen_G(inputs, training=False))
@@ -427,6 +442,8 @@ def train(
     model = build_training_model(config, steps, chosen, jit)
     if resume_from:
         ckpt.restore_checkpoint(resume_from, model, config)
+    elif getattr(config, "tone_curve", 0) and config.tone_curve_init == "match":
+        _match_tone_curves(model, config, root, tracking, log)
     fixed_inputs = _fixed_inputs(config, root, model)
 
     # Everything that can fail on bad input has run: now the run directory is written.
