@@ -8,6 +8,10 @@ by name, which neither training nor tracking saw; RUN_DIR/photo_split.json):
     last checkpoint   gen_G of the run's last checkpoint
     best checkpoint   gen_G of the checkpoint with the lowest tracked MiFID
 
+and, for a run whose generators start from a matched tone curve (`tone_curve_init =
+"match"`), a fifth: the untrained start itself (the curve rebuilt from the run's training
+photos exactly as training set it), so that what training added is plain to see.
+
 Every image set goes through a JPEG round trip at quality 95, as a submission does, and
 MiFID is Kaggle's formula (`painter.metrics.maths`, scipy's sqrtm: about a minute of CPU
 per set). Writes RUN_DIR/quality_proof.json and a grid (photos / colour matching / best)
@@ -75,6 +79,23 @@ def main() -> None:
             return tracking.translate(generator, photos, config.image_size)
 
         candidates[f"{which} checkpoint"] = translated
+
+    config, _ = load_generator(args.run_dir, "last")
+    if getattr(config, "tone_curve", 0) and config.tone_curve_init == "match":
+        def start():
+            from types import SimpleNamespace
+
+            from painter.models import build_generator
+            from painter.train.run import _match_tone_curves
+
+            networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
+                                       gen_F=build_generator(config, "gen_F"))
+            training = tracking.split_files(args.run_dir, "training", args.data / "photo_jpg")
+            _match_tone_curves(networks, config, args.data, SimpleNamespace(training_photos=training),
+                               log=print)
+            return tracking.translate(networks.gen_G, photos, config.image_size)
+
+        candidates["untrained start"] = start
 
     results, shown = {}, {}
     for label, make in candidates.items():

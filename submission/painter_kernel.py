@@ -20,6 +20,7 @@ folder laid out like Kaggle's:
     PAINTER_KAGGLE_WORKING  /kaggle/working
     PAINTER_CONFIG          the config name (or path) to train; default CONFIG below
     PAINTER_TIME_BUDGET     the training time budget; default TIME_BUDGET below
+    PAINTER_SETTINGS        config overrides for the accelerator; default SETTINGS below
     PAINTER_TRAIN_ARGS      extra `painter train` options, e.g. "--epochs 1"
     PAINTER_PIP_TARGET      install into this folder (pip --target) instead of site-packages
     PAINTER_SCORE           "0" skips scoring
@@ -38,6 +39,8 @@ import time
 CONFIG = "cyclegan"
 TIME_BUDGET = "10h30m"
 ACCELERATOR = "gpu"
+# `painter train --set` overrides for the accelerator (space-separated KEY=VALUE).
+SETTINGS = "mixed_precision=mixed_float16"
 
 
 def _env(name, default):
@@ -100,6 +103,8 @@ def main():
     run_dir = os.path.join(working, "painter_run")
     train = painter + ["train", config_arg, "--data", data_dir, "--out", run_dir]
     train += ["--time-budget", time_budget]
+    for setting in shlex.split(_env("PAINTER_SETTINGS", SETTINGS)):
+        train += ["--set", setting]
     if os.path.isdir(run_dir):  # the kernel was restarted in the same session
         train.append("--resume")
     train += shlex.split(os.environ.get("PAINTER_TRAIN_ARGS", ""))

@@ -79,3 +79,29 @@ def test_bad_choice_is_named(tmp_path, line, key):
     path.write_text(line + "\n")
     with pytest.raises(ConfigError, match=key):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("batch_size=8", ("batch_size", 8)),
+        ("learning_rate = 1e-3", ("learning_rate", 1e-3)),
+        ("jit_compile=false", ("jit_compile", False)),
+        ('upsample="resize"', ("upsample", "resize")),
+        ("mixed_precision=mixed_bfloat16", ("mixed_precision", "mixed_bfloat16")),  # bare word
+        ('diffaugment=""', ("diffaugment", "")),
+    ],
+)
+def test_set_overrides_are_read_as_toml_values(text, expected):
+    from painter.config import parse_override
+
+    assert parse_override(text) == expected
+
+
+def test_overrides_apply_and_are_named_in_errors():
+    from painter.config import load_config, parse_override
+
+    config = load_config("cyclegan", **dict(map(parse_override, ["batch_size=8", "disc_norm=none"])))
+    assert config.batch_size == 8 and config.disc_norm == "none"
+    with pytest.raises(ConfigError, match=r"\(overridden: disc_norm\): key 'disc_norm' must be one of"):
+        load_config("cyclegan", disc_norm="batch")

@@ -367,6 +367,17 @@ def test_cli_unknown_config_key(run_cli, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_cli_set_overrides_reach_the_config_and_are_checked(run_cli, tmp_path, tiny_toml):
+    code, _, err = run_cli("train", tiny_toml, "--out", tmp_path / "run", "--set", "epochs=0")
+    assert code == 2 and "key 'epochs' must be at least 1, got 0" in _one_error_line(err)
+    code, _, err = run_cli("train", tiny_toml, "--out", tmp_path / "run", "--set", "latent_dimm=3")
+    line = _one_error_line(err)
+    assert code == 2 and "(overridden: latent_dimm)" in line and "unknown key 'latent_dimm'" in line
+    code, _, err = run_cli("train", tiny_toml, "--out", tmp_path / "run", "--set", "epochs")
+    assert code == 2 and "expected KEY=VALUE" in _one_error_line(err)
+    assert not (tmp_path / "run").exists()
+
+
 def test_cli_existing_run_dir_is_left_untouched(run_cli, tmp_path, tiny_toml, sample_dir):
     run = tmp_path / "run"
     run.mkdir()

@@ -471,12 +471,13 @@ def train(
             f"resumed from {resume_from.path} (epoch {run.epoch}, step {run.step_in_epoch} "
             f"of the next, global step {run.global_step})"
         )
-    if not resume_from and getattr(config, "output", "") == "residual":
-        # The start of a residual generator is the photos themselves: scored first, it
-        # is the bar every tracked epoch must beat to become `best`.
+    if not resume_from:
+        # A hook may score the untrained model first (`MiFIDTracker.start`): the bar every
+        # tracked epoch must beat to become `best`.
         for hook in epoch_hooks:
-            if hasattr(hook, "start"):
-                run.history.append(hook.start(run))
+            row = hook.start(run) if hasattr(hook, "start") else None
+            if row is not None:
+                run.history.append(row)
                 write_history(run.history, run_dir / HISTORY_CSV)
     log(
         f"training {config.family} for {config.epochs} epochs of {steps} steps, global batch "

@@ -437,14 +437,18 @@ class MiFIDTracker:
         """Whether `epoch` is scored: every `every`-th, and the last."""
         return epoch % self.every == 0 or epoch == last_epoch
 
-    def start(self, run) -> dict:
-        """Scores the generator before the first step, as epoch 0.
+    def start(self, run) -> dict | None:
+        """Scores a residual generator before the first step, as epoch 0.
 
-        A residual generator starts as the identity, so this is the photos' own score, and
-        `best` starts there: a run whose training never beats the photos leaves the
-        photos (the untrained generator) as its best checkpoint, not a worse epoch.
-        Returns the epoch-0 row (`epoch`, `step`, `seconds` = 0 and the tracked columns).
+        A residual generator starts as the identity (or as its matched tone curve), so
+        this is the photos' own score (or colour matching's), and `best` starts there: a
+        run whose training never beats its start leaves the start as its best checkpoint,
+        not a worse epoch. Returns the epoch-0 row (`epoch`, `step`, `seconds` = 0 and the
+        tracked columns), or None for a generator that starts from noise (`tanh` output),
+        whose untrained score is no bar worth keeping.
         """
+        if getattr(run.config, "output", "") != "residual":
+            return None
         row = {"epoch": 0, "step": run.global_step, "seconds": 0.0}
         self(run, 0, row)
         return row
