@@ -212,14 +212,16 @@ def test_a_matched_tone_curve_starts_from_the_training_photos_histogram_match(
         knots,
     )
 
-    def matched(x, training=False):
-        x = np.asarray(x)
-        return np.stack([np.interp(x[..., c], knots, curve[:, c]) for c in range(3)], -1)
+    from painter.models.layers import ToneCurve
+
+    matched = ToneCurve(16)
+    matched.build((None, 3))
+    matched.set_curve(curve)
 
     tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
                                     features=colour_features, log=None)
     expected = tracking.mifid_of(
-        tracking.jpeg_round_trip(tracking.translate(matched, tracker.photos, TINY.image_size)),
+        tracking.jpeg_round_trip(tracking.translate(lambda x, training=False: matched(x), tracker.photos, TINY.image_size)),
         tracker.real, colour_features,
     )["mifid"]
     untouched = tracking.mifid_of(
