@@ -50,6 +50,7 @@ def main() -> None:
         memorization_distance,
         mifid,
     )
+    from painter.config import load_config
     from painter.submit.baselines import color_stats, match_colors
     from painter.train import checkpoints as ckpt
     from painter.train import tracking
@@ -80,7 +81,8 @@ def main() -> None:
 
         candidates[f"{which} checkpoint"] = translated
 
-    config, _ = load_generator(args.run_dir, "last")
+    # The run's resolved config; no network needs building to read it.
+    config = load_config(args.run_dir / "config.toml")
     if getattr(config, "tone_curve", 0) and config.tone_curve_init == "match":
         def start():
             from types import SimpleNamespace
