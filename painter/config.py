@@ -43,6 +43,7 @@ class CycleGANConfig:
     residual_scale: int = 0  # 0: generator at full size; else its working size (e.g. 128)
     tone_curve: int = 0  # residual only: segments of a learned per-channel curve; 0: none
     tone_curve_init: str = "identity"  # "identity" | "match" (histogram match to the Monets)
+    color_transfer: str = "none"  # residual only: "none" | "lab" (per-image Lab mean/std onto the Monets')
     # discriminator
     disc_filters: int = 64  # ndf
     disc_layers: int = 3  # 3 strided convs: the 70×70 PatchGAN
@@ -76,6 +77,13 @@ class CycleGANConfig:
     # name; painter.train.tracking); 0 holds none out
     score_photos: int = 0
 
+    @property
+    def starts_from_data(self) -> bool:
+        """Whether a fresh run sets part of its generators from the data before training
+        (`painter.train.cyclegan.match_from_data`): a matched tone curve or a Lab colour
+        transfer."""
+        return bool(self.tone_curve and self.tone_curve_init == "match") or self.color_transfer != "none"
+
 
 @dataclasses.dataclass(frozen=True)
 class NoiseGANConfig:
@@ -93,7 +101,7 @@ class NoiseGANConfig:
     learning_rate_d: float = 1e-5
     beta_1: float = 0.5
     clipnorm: float = 1.0
-    batch_size: int = 15
+    batch_size: int = 16  # global; splits over 2 (T4 × 2) and 8 (TPU v5e-8) replicas
     epochs: int = 300
     steps_per_epoch: int = 0  # 0: one pass over all Monets
     mixed_precision: str = ""
@@ -156,6 +164,7 @@ def _check_choices(config: Config, source: str) -> None:
         "mixed_precision": ("", "mixed_float16", "mixed_bfloat16"),
         "disc_norm": ("instance", "none"),
         "tone_curve_init": ("identity", "match"),
+        "color_transfer": ("none", "lab"),
     }
     for key, known in choices.items():
         value = getattr(config, key, None)

@@ -8,9 +8,10 @@ by name, which neither training nor tracking saw; RUN_DIR/photo_split.json):
     last checkpoint   gen_G of the run's last checkpoint
     best checkpoint   gen_G of the checkpoint with the lowest tracked MiFID
 
-and, for a run whose generators start from a matched tone curve (`tone_curve_init =
-"match"`), a fifth: the untrained start itself (the curve rebuilt from the run's training
-photos exactly as training set it), so that what training added is plain to see.
+and, for a run whose generators start from the data (a matched tone curve or a Lab colour
+transfer: `CycleGANConfig.starts_from_data`), a fifth: the untrained start itself (rebuilt
+from the run's training photos exactly as training set it), so that what training added
+is plain to see.
 
 Every image set goes through a JPEG round trip at quality 95, as a submission does, and
 MiFID is Kaggle's formula (`painter.metrics.maths`, scipy's sqrtm: about a minute of CPU
@@ -83,17 +84,17 @@ def main() -> None:
 
     # The run's resolved config; no network needs building to read it.
     config = load_config(args.run_dir / "config.toml")
-    if getattr(config, "tone_curve", 0) and config.tone_curve_init == "match":
+    if getattr(config, "starts_from_data", False):
         def start():
             from types import SimpleNamespace
 
             from painter.models import build_generator
-            from painter.train.run import _match_tone_curves
+            from painter.train.run import _match_from_data
 
             networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
                                        gen_F=build_generator(config, "gen_F"))
             training = tracking.split_files(args.run_dir, "training", args.data / "photo_jpg")
-            _match_tone_curves(networks, config, args.data, SimpleNamespace(training_photos=training),
+            _match_from_data(networks, config, args.data, SimpleNamespace(training_photos=training),
                                log=print)
             return tracking.translate(networks.gen_G, photos, config.image_size)
 

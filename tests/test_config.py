@@ -45,7 +45,7 @@ def test_resolved_toml_round_trips_and_marks_changes(tmp_path):
     config = dataclasses.replace(NoiseGANConfig(), latent_dim=64)
     text = config_to_toml(config)
     assert "latent_dim = 64  # changed" in text
-    assert "batch_size = 15\n" in text
+    assert "batch_size = 16\n" in text
     path = tmp_path / "r.toml"
     path.write_text(text)
     assert load_config(path) == config

@@ -63,3 +63,20 @@ def test_real_photos_matched_to_monets_take_the_monets_colour(shared_data):
     before = np.abs(held_photos.mean((0, 1, 2)) - held_monets.mean((0, 1, 2)))
     after = np.abs(apply(curve, list(held_photos)).mean((0, 1, 2)) - held_monets.mean((0, 1, 2)))
     assert np.all(after < 0.5 * before), (before, after)
+
+
+def test_lab_statistics_are_every_pixels_mean_and_std(sample_dir):
+    from painter.data.color import lab_statistics, rgb_to_lab
+    from painter.metrics.features import decoded_images
+    from painter.submit.baselines import color_stats
+
+    monets = list(decoded_images((sample_dir, "monet")))
+    mean, std, count = lab_statistics(monets)
+    pixels = np.concatenate([rgb_to_lab(m).reshape(-1, 3) for m in monets]).astype(np.float64)
+    assert count == len(monets)
+    np.testing.assert_allclose(mean, pixels.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(std, pixels.std(0), rtol=1e-5)
+    stats = color_stats((sample_dir, "monet"), "lab")  # the baseline's, from the files
+    np.testing.assert_allclose(stats.mean, mean, rtol=1e-6)
+    with pytest.raises(ValueError, match="no images"):
+        lab_statistics([])

@@ -102,8 +102,7 @@ def test_accelerator_settings_make_valid_configs_that_split_over_the_replicas(ac
 
     replicas = {"gpu": 2, "tpu": 8, "none": 1}[accelerator]
     settings = dict(parse_override(s) for s in kbundle.ACCELERATORS[accelerator]["settings"].split())
-    # noise_gan (batch 15) needs its own --set batch_size on 2 or 8 replicas (known gap).
-    for name in ("cyclegan", "cyclegan_unet"):
+    for name in ("cyclegan", "cyclegan_unet", "noise_gan"):
         config = load_config(name, **settings)
         assert config.batch_size % replicas == 0, (accelerator, name)
         expected = {"gpu": "mixed_float16", "tpu": "mixed_bfloat16", "none": ""}[accelerator]

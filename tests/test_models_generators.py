@@ -188,9 +188,32 @@ def test_tone_curve_is_a_learned_per_channel_curve_under_the_residual():
     assert losses[-1] < 0.3 * losses[0]
 
 
+def test_color_transfer_start_is_the_lab_transfer_of_the_input():
+    from painter.models.layers import LabColorTransfer
+
+    config = dataclasses.replace(TINY, output="residual", residual_scale=16, color_transfer="lab")
+    model = resnet_generator(config)
+    plain = resnet_generator(dataclasses.replace(config, color_transfer="none"))
+    assert model.count_params() - plain.count_params() == 6  # target mean and std
+    layer = model.get_layer("gen_G_color_transfer")
+    layer.set_target([60.0, -2.0, 20.0], [15.0, 5.0, 10.0])
+    reference = LabColorTransfer()
+    reference.build((None, 3))
+    reference.set_target([60.0, -2.0, 20.0], [15.0, 5.0, 10.0])
+    x = images()
+    np.testing.assert_allclose(numpy(model(x)), numpy(reference(x)), atol=1e-6)  # residual zero
+    # With a tone curve after it, the curve starts as the identity.
+    curved = resnet_generator(dataclasses.replace(config, tone_curve=8))
+    curved.get_layer("gen_G_color_transfer").set_target([60.0, -2.0, 20.0], [15.0, 5.0, 10.0])
+    np.testing.assert_allclose(numpy(curved(x)), numpy(reference(x)), atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "changes, match",
     [
+        (dict(color_transfer="lab"), r"color_transfer='lab', output='tanh'"),
+        (dict(output="residual", color_transfer="lab", tone_curve=8, tone_curve_init="match"),
+         r"cannot follow `color_transfer`"),
         (dict(tone_curve=16), r"Received: tone_curve=16, output='tanh'"),
         (dict(output="residual", tone_curve=-1), r"Received: tone_curve=-1"),
         (dict(residual_scale=16), r"Received: residual_scale=16, output='tanh'"),

@@ -4,7 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from painter.models.layers import ReflectionPadding2D, ResidualOutput, ToneCurve, instance_norm
+from painter.models.layers import (
+    LabColorTransfer,
+    ReflectionPadding2D,
+    ResidualOutput,
+    ToneCurve,
+    instance_norm,
+)
 
 
 def test_reflection_padding_matches_numpy_reflect():
@@ -42,7 +48,7 @@ def test_instance_norm_normalises_each_example_and_channel():
 @pytest.mark.parametrize(
     "layer",
     [ReflectionPadding2D((1, 2), name="pad"), ResidualOutput(-0.5, 0.5, name="res"),
-     ToneCurve(5, name="curve")],
+     ToneCurve(5, name="curve"), LabColorTransfer(2e-3, name="lab")],
 )
 def test_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
@@ -84,3 +90,50 @@ def test_tone_curve_interpolates_its_knots_and_extends_the_last_segment():
         layer.set_curve(values[:4])
     with pytest.raises(ValueError, match="segments=0"):
         ToneCurve(0)
+
+
+def _sample_photos(sample_dir, count=6):
+    from painter.metrics.features import decoded_images
+
+    return np.stack(list(decoded_images((sample_dir, "photo")))[:count])
+
+
+def test_lab_color_transfer_is_the_color_match_baseline(sample_dir):
+    from painter.submit.baselines import ColorStats, match_colors
+
+    photos = _sample_photos(sample_dir)
+    mean, std = np.array([55.0, 4.0, 12.0]), np.array([20.0, 8.0, 15.0])
+    layer = LabColorTransfer()
+    layer.build((None, 256, 256, 3))
+    layer.set_target(mean, std)
+    out = keras.ops.convert_to_numpy(layer(photos.astype("float32") / 127.5 - 1))
+    ours = np.clip(np.rint((out + 1) * 127.5), 0, 255).astype(np.uint8)
+    expected = match_colors(photos, ColorStats(mean=mean, std=std, space="lab", images=1))
+    difference = np.abs(ours.astype(int) - expected.astype(int))
+    # float32 formulas against the baseline's tables: the same image to a level or two
+    assert difference.mean() < 0.05 and difference.max() <= 2
+    assert np.abs(ours.astype(int) - photos.astype(int)).mean() > 5  # and it changed them
+
+
+def test_lab_color_transfer_has_finite_gradients_at_the_extremes():
+    import tensorflow as tf
+
+    layer = LabColorTransfer()
+    rng = np.random.default_rng(0)
+    images = np.stack([
+        rng.uniform(-1, 1, (8, 8, 3)),
+        np.full((8, 8, 3), -1.0),  # black: every channel flat
+        np.full((8, 8, 3), 1.0),  # white
+        np.where(rng.uniform(size=(8, 8, 1)) > 0.5, 1.0, -1.0) * np.ones(3),  # grey levels only
+    ]).astype("float32")
+    x = tf.Variable(images)
+    with tf.GradientTape() as tape:
+        out = layer(x)
+        loss = tf.reduce_sum(out * rng.normal(size=out.shape).astype("float32"))
+    grads = tape.gradient(loss, [x, layer.target_mean, layer.target_std])
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert np.abs(grads[1].numpy()).sum() > 0  # the target is learnable
+    out = out.numpy()
+    assert out.min() >= -1 and out.max() <= 1
+    # A flat image keeps its lightness offset onto the target mean, with no division by 0.
+    assert np.ptp(out[1].reshape(-1, 3), axis=0).max() < 1e-5

@@ -361,3 +361,40 @@ def test_an_untrained_residual_generator_scores_as_the_photos(sample_dir):
     as_they_are = tracking.mifid_of(tracking.jpeg_round_trip(tracker.photos), tracker.real,
                                     colour_features)
     assert score == pytest.approx(as_they_are, rel=1e-9)
+
+
+def test_a_lab_colour_transfer_starts_from_the_monets_lab_statistics(tmp_path, data_root, monkeypatch):
+    from painter.data.color import lab_statistics
+    from painter.metrics.features import decoded_images
+    from painter.models.layers import LabColorTransfer
+    from painter.train import train
+
+    monkeypatch.setattr(
+        tracking, "prepare_tracking",
+        functools.partial(tracking.prepare_tracking, features=colour_features),
+    )
+    config = dataclasses.replace(TINY, color_transfer="lab", epochs=1)
+    lines = []
+    run_dir = tmp_path / "run"
+    train(config, data=data_root, out=run_dir, strategy="cpu", log=lines.append, progress=False)
+    assert any(line.startswith("colour transfer: Lab mean") and "of 22 training photos (gen_F)" in line
+               for line in lines)
+
+    # Epoch 0 scored the held-out photos through the `color-match` transfer onto the
+    # Monets' Lab statistics (test_models_layers: the same images as the baseline's).
+    mean, std, _ = lab_statistics(decoded_images((data_root, "monet")))
+    transfer = LabColorTransfer()
+    transfer.build((None, 3))
+    transfer.set_target(mean, std)
+    tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
+                                    features=colour_features, log=None)
+    expected = tracking.mifid_of(
+        tracking.jpeg_round_trip(tracking.translate(lambda x, training=False: transfer(x),
+                                                    tracker.photos, TINY.image_size)),
+        tracker.real, colour_features,
+    )["mifid"]
+    untouched = tracking.mifid_of(tracking.jpeg_round_trip(tracker.photos), tracker.real,
+                                  colour_features)["mifid"]
+    scores = [row["mifid"] for row in read_history(run_dir / "history.csv")]
+    assert scores[0] == pytest.approx(expected, rel=1e-3)
+    assert abs(expected - untouched) > 1e-2 * untouched

@@ -21,6 +21,12 @@ shape in [-1, 1]. Three `CycleGANConfig` fields shape all of them:
   photos to Monets, the cheapest part of the style; the curve starts as the identity, or
   (`tone_curve_init = "match"`, set by training) as the histogram match of the training
   photos to the Monets.
+- `color_transfer` (needs `output="residual"`): "lab" adds the residual to the input after
+  `LabColorTransfer`, each image's Lab mean and standard deviation moved onto the target
+  domain's (set by training from the data, trainable after). An untrained generator is
+  then exactly the `color-match` baseline (Reinhard et al. 2001), the strongest cheap
+  baseline measured (issue 8), and training can only be judged against it. A tone curve
+  (`tone_curve_init = "identity"`) may follow it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import keras
 
 from painter.config import CycleGANConfig
 from painter.models.layers import (
+    LabColorTransfer,
     ReflectionPadding2D,
     ResidualOutput,
     ToneCurve,
@@ -117,6 +124,17 @@ def _check_common(config: CycleGANConfig) -> None:
             '`tone_curve` > 0 needs output="residual" (the residual is added to the '
             f"tone-mapped input). Received: tone_curve={config.tone_curve}, "
             f"output={config.output!r}"
+        )
+    if config.color_transfer != "none" and config.output != "residual":
+        raise ValueError(
+            '`color_transfer` needs output="residual" (the residual is added to the '
+            f"colour-transferred input). Received: color_transfer={config.color_transfer!r}, "
+            f"output={config.output!r}"
+        )
+    if config.color_transfer != "none" and config.tone_curve and config.tone_curve_init == "match":
+        raise ValueError(
+            '`tone_curve_init = "match"` matches the raw photos\' histograms, so it cannot follow '
+            '`color_transfer`; use tone_curve_init = "identity" with it'
         )
     if config.residual_scale and (
         config.residual_scale >= config.image_size or config.image_size % config.residual_scale
@@ -234,8 +252,10 @@ def _build(config: CycleGANConfig, name: str, network: Callable) -> keras.Model:
             factor, interpolation="bilinear", dtype="float32", name=f"{name}_upscale"
         )(residual)
     base = image
+    if config.color_transfer == "lab":
+        base = LabColorTransfer(dtype="float32", name=f"{name}_color_transfer")(base)
     if config.tone_curve:
-        base = ToneCurve(config.tone_curve, dtype="float32", name=f"{name}_tone_curve")(image)
+        base = ToneCurve(config.tone_curve, dtype="float32", name=f"{name}_tone_curve")(base)
     x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([base, residual])
     return keras.Model(image, x, name=name)
 

@@ -167,3 +167,91 @@ class ToneCurve(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "segments": self.segments}
+
+
+@keras.saving.register_keras_serializable(package="painter")
+class LabColorTransfer(keras.layers.Layer):
+    """Moves each image's per-channel mean and standard deviation in CIE L*a*b* onto a
+    target's: Reinhard et al. 2001's colour transfer, the `color-match` baseline, as a
+    layer on [-1, 1] sRGB images.
+
+    Per image, `out_c = (lab_c − mean_c) / std_c · target_std_c + target_mean_c`, then back
+    to sRGB with out-of-gamut colours clipped (`painter.data.color` is the uint8 numpy
+    version; both use sRGB companding and the D65 white). The target is two weights of 3
+    values each, trainable, set from data by `set_target` (a CycleGAN starts its gen_G on
+    the Monets' statistics, gen_F on the photos'). A flat channel is only shifted.
+
+    Args:
+        epsilon: the standard deviation below which a channel counts as flat. Defaults
+            to 1e-3 (Lab units).
+    """
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        if input_shape[-1] != 3:
+            raise ValueError(f"LabColorTransfer needs 3 channels. Received: shape={input_shape}")
+        # The Lab statistics of the competition's 300 Monets, so an unset layer is already sane.
+        self.target_mean = self.add_weight(
+            shape=(3,), initializer=keras.initializers.Constant([55.1, -0.4, 6.2]), name="target_mean"
+        )
+        self.target_std = self.add_weight(
+            shape=(3,), initializer=keras.initializers.Constant([21.8, 9.5, 18.8]), name="target_std"
+        )
+
+    def set_target(self, mean, std) -> None:
+        """Sets the target Lab mean and standard deviation, each 3 values."""
+        import numpy as np
+
+        for name, values in (("mean", mean), ("std", std)):
+            if np.shape(values) != (3,):
+                raise ValueError(f"`{name}` must have 3 values. Received: shape={np.shape(values)}")
+        self.target_mean.assign(np.asarray(mean, "float32"))
+        self.target_std.assign(np.asarray(std, "float32"))
+
+    def call(self, inputs):
+        from painter.data.color import CIE_EPSILON, CIE_KAPPA, RGB_TO_XYZ, WHITE_D65, XYZ_TO_RGB
+
+        dtype = inputs.dtype
+        srgb = ops.clip((inputs + 1.0) * 0.5, 0.0, 1.0)
+        # Each ops.where takes the gradient of both branches, so every power's base is kept
+        # away from 0, where its gradient is infinite (and infinity × 0 is NaN).
+        linear = ops.where(
+            srgb <= 0.04045, srgb / 12.92, ops.power(ops.maximum((srgb + 0.055) / 1.055, 1e-4), 2.4)
+        )
+        to_xyz = ops.convert_to_tensor((RGB_TO_XYZ.T / WHITE_D65).astype("float32"), dtype)
+        xyz = ops.matmul(linear, to_xyz)
+        f = ops.where(
+            xyz > CIE_EPSILON,
+            ops.power(ops.maximum(xyz, CIE_EPSILON), 1.0 / 3.0),
+            (CIE_KAPPA * xyz + 16.0) / 116.0,
+        )
+        fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+        lab = ops.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+        mean = ops.mean(lab, axis=(1, 2), keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(lab - mean), axis=(1, 2), keepdims=True) + 1e-12)
+        flat = std < self.epsilon
+        scale = ops.where(flat, 1.0, ops.cast(self.target_std, dtype) / ops.maximum(std, self.epsilon))
+        lab = (lab - mean) * scale + ops.cast(self.target_mean, dtype)
+
+        fy = (lab[..., 0] + 16.0) / 116.0
+        f = ops.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+        cube_root_epsilon = CIE_EPSILON ** (1.0 / 3.0)
+        xyz = ops.where(f > cube_root_epsilon, f * f * f, (116.0 * f - 16.0) / CIE_KAPPA)
+        to_rgb = ops.convert_to_tensor((XYZ_TO_RGB.T * WHITE_D65[:, None]).astype("float32"), dtype)
+        linear = ops.clip(ops.matmul(xyz, to_rgb), 0.0, 1.0)
+        srgb = ops.where(
+            linear <= 0.0031308,
+            12.92 * linear,
+            1.055 * ops.power(ops.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055,
+        )
+        return srgb * 2.0 - 1.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}

@@ -32,61 +32,10 @@ from painter.submit.generate import (
     write_submission,
 )
 
+from painter.data.color import channel_mean_std, lab_to_rgb, rgb_to_lab  # noqa: F401  (re-exported)
+
 SPACES = ("lab", "rgb")
 BASELINES = ("photos", "color-match")
-
-# sRGB (D65) → XYZ, and the D65 white point.
-_RGB_TO_XYZ = np.array(
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
-)
-_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
-_WHITE = np.array([0.95047, 1.0, 1.08883])
-_EPSILON = 216 / 24389
-_KAPPA = 24389 / 27
-# The sRGB transfer curve is the costly part (a power per value), so it is tabulated:
-# exactly for the 256 uint8 inputs, and on 2^16 linear steps for the way back to uint8
-# (the largest step of the curve, near black, is then 0.05 of a uint8 level).
-_LINEAR_STEPS = 65535
-
-
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(v: np.ndarray) -> np.ndarray:
-    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * np.maximum(v, 0) ** (1 / 2.4) - 0.055)
-
-
-_UINT8_TO_LINEAR = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
-_LINEAR_TO_UINT8 = np.clip(
-    np.rint(_linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255), 0, 255
-).astype(np.uint8)
-
-
-def rgb_to_lab(images: np.ndarray) -> np.ndarray:
-    """uint8 sRGB … ×3 → CIE L*a*b* float32 (L in [0, 100])."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8. Received: dtype={images.dtype}")
-    linear = _UINT8_TO_LINEAR[images]
-    xyz = linear @ (_RGB_TO_XYZ.T / _WHITE).astype(np.float32)
-    # float32 pow is ~3× faster than np.cbrt; xyz ≥ 0 here.
-    f = np.where(xyz > _EPSILON, np.power(np.maximum(xyz, 0), np.float32(1 / 3)), (_KAPPA * xyz + 16) / 116)
-    return np.stack(
-        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1
-    )
-
-
-def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """CIE L*a*b* → uint8 sRGB, out-of-gamut colours clipped."""
-    lab = np.asarray(lab, np.float32)
-    fy = (lab[..., 0] + 16) / 116
-    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
-    xyz = np.where(f > np.cbrt(_EPSILON), f**3, (116 * f - 16) / _KAPPA)
-    linear = xyz @ (_XYZ_TO_RGB.T * _WHITE[:, None]).astype(np.float32)
-    steps = np.rint(np.clip(linear, 0, 1) * _LINEAR_STEPS).astype(np.int32)
-    return _LINEAR_TO_UINT8[steps]
-
 
 def _to_space(images: np.ndarray, space: str) -> np.ndarray:
     return rgb_to_lab(images) if space == "lab" else np.asarray(images, np.float32)
@@ -118,23 +67,17 @@ def color_stats(source: Any, space: str = "lab", image_size: int = 256) -> Color
     from painter.data import decode_rgb, iter_encoded_images
 
     _check_space(space)
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    pixels = 0
-    images = 0
-    for item in iter_encoded_images(source):
-        values = _to_space(decode_rgb(item.data, item.origin, image_size=image_size), space)
-        values = values.reshape(-1, 3)
-        total += values.sum(0)
-        total_sq += (values**2).sum(0)
-        pixels += len(values)
-        images += 1
-    if images == 0:
+    try:
+        mean, std, images = channel_mean_std(
+            _to_space(decode_rgb(item.data, item.origin, image_size=image_size), space)
+            for item in iter_encoded_images(source)
+        )
+    except ValueError as error:
+        if str(error) != "no images":
+            raise
         from painter.errors import DataError
 
-        raise DataError(f"{_describe(source)}: no images")
-    mean = total / pixels
-    std = np.sqrt(np.maximum(total_sq / pixels - mean**2, 0))
+        raise DataError(f"{_describe(source)}: no images") from None
     return ColorStats(mean=mean, std=std, space=space, images=images)
 
 

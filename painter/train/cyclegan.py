@@ -334,39 +334,56 @@ def compile_cyclegan(
     model.compile(*optimizers, loss=config.loss, jit_compile=jit_compile)
 
 
-def match_tone_curves(model: CycleGAN, photos, monets, log=print, max_photos: int = 1000) -> None:
-    """Starts each generator's `tone_curve` at the histogram match between the domains:
-    gen_G's carries the photos' per-channel value distribution onto the Monets', gen_F's
-    the reverse (`tone_curve_init = "match"`).
+def match_from_data(
+    model: CycleGAN, config: CycleGANConfig, photos, monets, log=print, max_photos: int = 1000
+) -> None:
+    """Sets each generator's data-derived start, gen_G's from the photos towards the Monets
+    and gen_F's the reverse:
 
-    On its own that curve is a colour-matching baseline (issue 8 measures one); training
-    starts from it instead of from the photo, and the MiFID-tracked `best` can only
-    improve on it.
+    - `tone_curve_init = "match"`: the tone curve is the histogram match between the
+      domains' per-channel value distributions;
+    - `color_transfer = "lab"`: the target of the Lab colour transfer is the other
+      domain's Lab mean and standard deviation.
+
+    On its own either start is a colour-matching baseline (issue 8 measures both);
+    training starts from it instead of from the photo, and the MiFID-tracked `best` can
+    only improve on it. `CycleGANConfig.starts_from_data` says whether a config has one.
 
     Args:
+        model: anything with the two generators as `gen_G` and `gen_F`.
+        config: the config they were built from.
         photos, monets: iterables of uint8 (h, w, 3) images; at most `max_photos` photos
             are read (the statistics settle long before).
     """
     import itertools
 
-    from painter.data.color import channel_histograms, histogram_match_curve
+    from painter.data.color import channel_histograms, histogram_match_curve, lab_statistics
 
-    seen = {"photos": 0, "monets": 0}
+    photos = list(itertools.islice(photos, max_photos))
+    monets = list(monets)
+    if config.tone_curve and config.tone_curve_init == "match":
+        photo_counts, monet_counts = channel_histograms(photos), channel_histograms(monets)
+        for network, source, target in (
+            (model.gen_G, photo_counts, monet_counts),
+            (model.gen_F, monet_counts, photo_counts),
+        ):
+            curve = network.get_layer(f"{network.name}_tone_curve")
+            curve.set_curve(histogram_match_curve(source, target, curve.knots()))
+        log(
+            f"tone curves: histogram match of {len(photos):,} training photos to "
+            f"{len(monets):,} Monets, per channel"
+        )
+    if config.color_transfer == "lab":
+        photo_mean, photo_std, _ = lab_statistics(photos)
+        monet_mean, monet_std, _ = lab_statistics(monets)
+        model.gen_G.get_layer("gen_G_color_transfer").set_target(monet_mean, monet_std)
+        model.gen_F.get_layer("gen_F_color_transfer").set_target(photo_mean, photo_std)
+        log(
+            f"colour transfer: Lab mean {_rounded(monet_mean)}, std {_rounded(monet_std)} of "
+            f"{len(monets):,} Monets (gen_G); {_rounded(photo_mean)}, {_rounded(photo_std)} of "
+            f"{len(photos):,} training photos (gen_F)"
+        )
 
-    def counted(images, key):
-        for image in images:
-            seen[key] += 1
-            yield image
 
-    photo_counts = channel_histograms(counted(itertools.islice(photos, max_photos), "photos"))
-    monet_counts = channel_histograms(counted(monets, "monets"))
-    for network, source, target in (
-        (model.gen_G, photo_counts, monet_counts),
-        (model.gen_F, monet_counts, photo_counts),
-    ):
-        curve = network.get_layer(f"{network.name}_tone_curve")
-        curve.set_curve(histogram_match_curve(source, target, curve.knots()))
-    log(
-        f"tone curves: histogram match of {seen['photos']:,} training photos to "
-        f"{seen['monets']:,} Monets, per channel"
-    )
+def _rounded(values) -> list:
+    return [round(float(v), 2) for v in values]

@@ -277,10 +277,11 @@ def _fixed_inputs(config, root: Path, model):
     return np.asarray(model.sample_latents(count, seed=config.seed))
 
 
-def _match_tone_curves(model, config, root: Path, tracking, log) -> None:
-    """Sets a fresh CycleGAN's tone curves from training photos (never held-out ones)."""
+def _match_from_data(model, config, root: Path, tracking, log) -> None:
+    """Sets a fresh CycleGAN's data-derived start from training photos (never held-out
+    ones): `painter.train.cyclegan.match_from_data`."""
     from painter.metrics.features import decoded_images
-    from painter.train.cyclegan import match_tone_curves
+    from painter.train.cyclegan import match_from_data
     from painter.train.tracking import decode_photos
 
     if tracking:
@@ -289,7 +290,7 @@ def _match_tone_curves(model, config, root: Path, tracking, log) -> None:
         photos = (decode_photos([f], config.image_size)[0] for f in files[:: max(1, len(files) // 1000)])
     else:
         photos = decoded_images((root, "photo"))
-    match_tone_curves(model, photos, decoded_images((root, "monet")), log=log)
+    match_from_data(model, config, photos, decoded_images((root, "monet")), log=log)
 
 
 def _sample_images(config, model, inputs) -> np.ndarray:
@@ -442,8 +443,8 @@ def train(
     model = build_training_model(config, steps, chosen, jit)
     if resume_from:
         ckpt.restore_checkpoint(resume_from, model, config)
-    elif getattr(config, "tone_curve", 0) and config.tone_curve_init == "match":
-        _match_tone_curves(model, config, root, tracking, log)
+    elif config.family == "cyclegan" and config.starts_from_data:
+        _match_from_data(model, config, root, tracking, log)
     fixed_inputs = _fixed_inputs(config, root, model)
 
     # Everything that can fail on bad input has run: now the run directory is written.
