@@ -172,6 +172,13 @@ def _check_choices(config: Config, source: str) -> None:
             raise ConfigError(
                 f"{source}: key {key!r} must be one of {', '.join(map(repr, known))}, got {value!r}"
             )
+    if config.family == "cyclegan":
+        from painter.models.generators import check_generator_config
+
+        try:
+            check_generator_config(config)
+        except ValueError as error:
+            raise ConfigError(f"{source}: {error}") from None
     for name in (n.strip() for n in config.diffaugment.split(",") if n.strip()):
         if name not in AUGMENTATIONS:
             raise ConfigError(

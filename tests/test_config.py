@@ -105,3 +105,41 @@ def test_overrides_apply_and_are_named_in_errors():
     assert config.batch_size == 8 and config.disc_norm == "none"
     with pytest.raises(ConfigError, match=r"\(overridden: disc_norm\): key 'disc_norm' must be one of"):
         load_config("cyclegan", disc_norm="batch")
+
+
+@pytest.mark.parametrize(
+    "changes, starts",
+    [
+        ({}, False),
+        (dict(tone_curve=16), False),  # an identity curve is not set from data
+        (dict(tone_curve=16, tone_curve_init="match"), True),
+        (dict(color_transfer="lab"), True),
+        (dict(color_transfer="lab", tone_curve=16), True),
+    ],
+)
+def test_starts_from_data_says_which_runs_read_the_data_first(changes, starts):
+    from painter.config import load_config
+
+    assert load_config("cyclegan", output="residual", **changes).starts_from_data is starts
+
+
+def test_unknown_color_transfer_is_named():
+    from painter.config import load_config
+
+    with pytest.raises(ConfigError, match=r"key 'color_transfer' must be one of 'none', 'lab', got 'rgb'"):
+        load_config("cyclegan", color_transfer="rgb")
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (dict(color_transfer="lab"), r"color_transfer='lab', output='tanh'"),
+        (dict(tone_curve=8), r"tone_curve=8, output='tanh'"),
+        (dict(output="residual", residual_scale=100), r"residual_scale=100, image_size=256"),
+    ],
+)
+def test_generator_settings_that_cannot_go_together_are_config_errors(changes, match):
+    from painter.config import load_config
+
+    with pytest.raises(ConfigError, match=r"\(overridden: .*\): .*" + match):
+        load_config("cyclegan", **changes)

@@ -96,7 +96,9 @@ def _last_conv_kwargs(residual: bool) -> dict:
 # ---- networks (tensor → tensor, at the working size) ---------------------------------
 
 
-def _check_common(config: CycleGANConfig) -> None:
+def check_generator_config(config: CycleGANConfig) -> None:
+    """Raises ValueError for generator settings that cannot go together (`load_config`
+    reports them as config errors before anything is built)."""
     if config.gen_filters < 1:
         raise ValueError(f"`gen_filters` must be >= 1. Received: gen_filters={config.gen_filters}")
     if config.upsample not in UPSAMPLE_MODES:
@@ -277,7 +279,7 @@ def resnet_generator(config: CycleGANConfig, name: str = "gen_G") -> keras.Model
     Returns:
         A `keras.Model` from (image_size, image_size, 3) in [-1, 1] to the same.
     """
-    _check_common(config)
+    check_generator_config(config)
     if config.residual_blocks < 0:
         raise ValueError(
             "`residual_blocks` must be >= 0. "
@@ -318,7 +320,7 @@ def unet_generator(config: CycleGANConfig, name: str = "gen_G") -> keras.Model:
     Returns:
         A `keras.Model` from (image_size, image_size, 3) in [-1, 1] to the same.
     """
-    _check_common(config)
+    check_generator_config(config)
     size = _working_size(config)
     if size < 8 or size & (size - 1):
         raise ValueError(
