@@ -260,6 +260,9 @@ def _datasets(config, root: Path, steps_per_epoch: int | None, seed: int, photos
             shuffle=True,
             augment=config.augment,
             repeat=True,
+            # 300 decoded Monets are 59 MB: decoding them again every epoch cost 10 % of a
+            # noise-GAN step at 128 px (docs/BENCHMARKS.md, --ablate "synthetic input").
+            cache=True,
             seed=seed,
         )
         steps = monets // config.batch_size
