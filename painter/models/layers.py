@@ -216,11 +216,9 @@ class LabColorTransfer(keras.layers.Layer):
 
         dtype = inputs.dtype
         srgb = ops.clip((inputs + 1.0) * 0.5, 0.0, 1.0)
-        # Each ops.where takes the gradient of both branches, so every power's base is kept
-        # away from 0, where its gradient is infinite (and infinity × 0 is NaN).
-        linear = ops.where(
-            srgb <= 0.04045, srgb / 12.92, ops.power(ops.maximum((srgb + 0.055) / 1.055, 1e-4), 2.4)
-        )
+        # Each ops.where takes the gradient of both branches, so every fractional power's
+        # base is kept away from 0, where its gradient is infinite (and infinity × 0 is NaN).
+        linear = ops.where(srgb <= 0.04045, srgb / 12.92, ops.power((srgb + 0.055) / 1.055, 2.4))
         to_xyz = ops.convert_to_tensor((RGB_TO_XYZ.T / WHITE_D65).astype("float32"), dtype)
         xyz = ops.matmul(linear, to_xyz)
         f = ops.where(

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from painter.data.color import channel_mean_std, lab_to_rgb, rgb_to_lab  # noqa: F401  (re-exported)
 from painter.submit.generate import (
     DEFAULT_BATCH,
     GenerateResult,
@@ -32,10 +33,9 @@ from painter.submit.generate import (
     write_submission,
 )
 
-from painter.data.color import channel_mean_std, lab_to_rgb, rgb_to_lab  # noqa: F401  (re-exported)
-
 SPACES = ("lab", "rgb")
 BASELINES = ("photos", "color-match")
+
 
 def _to_space(images: np.ndarray, space: str) -> np.ndarray:
     return rgb_to_lab(images) if space == "lab" else np.asarray(images, np.float32)
