@@ -44,6 +44,16 @@ class CycleGANConfig:
     tone_curve: int = 0  # residual only: segments of a learned per-channel curve; 0: none
     tone_curve_init: str = "identity"  # "identity" | "match" (histogram match to the Monets)
     color_transfer: str = "none"  # residual only: "none" | "lab" (per-image Lab mean/std onto the Monets')
+    # gen_G's base (residual only): "photo", or "stylizer": the pretrained arbitrary style
+    # network's painting of the photo, with its style moved toward a Monet's
+    # (painter.models.generators, "The stylizer base")
+    base: str = "photo"  # "photo" | "stylizer"
+    base_order: str = "stylize_first"  # with color_transfer: "stylize_first" | "color_first"
+    base_strength: float = 0.0  # initial strength; 0: the best of base_strengths, measured at start
+    base_strengths: str = "0.25,0.5,0.75"  # tried on the tracking photos when base_strength = 0
+    base_style: str = "random"  # "random" (a Monet's style per photo) | "mean" (the Monets' mean)
+    base_trainable: bool = False  # train the transformer too (strength and offset always train)
+    base_lr_multiplier: float = 1.0  # the base's learning rate / the generator's
     # discriminator
     disc_filters: int = 64  # ndf
     disc_layers: int = 3  # 3 strided convs: the 70×70 PatchGAN
@@ -80,9 +90,10 @@ class CycleGANConfig:
     @property
     def starts_from_data(self) -> bool:
         """Whether a fresh run sets part of its generators from the data before training
-        (`painter.train.cyclegan.match_from_data`): a matched tone curve or a Lab colour
-        transfer."""
-        return bool(self.tone_curve and self.tone_curve_init == "match") or self.color_transfer != "none"
+        (`painter.train.cyclegan.match_from_data`): a matched tone curve, a Lab colour
+        transfer, or the stylizer base (its Monet styles)."""
+        return (bool(self.tone_curve and self.tone_curve_init == "match")
+                or self.color_transfer != "none" or self.base != "photo")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +176,9 @@ def _check_choices(config: Config, source: str) -> None:
         "disc_norm": ("instance", "none"),
         "tone_curve_init": ("identity", "match"),
         "color_transfer": ("none", "lab"),
+        "base": ("photo", "stylizer"),
+        "base_order": ("stylize_first", "color_first"),
+        "base_style": ("random", "mean"),
     }
     for key, known in choices.items():
         value = getattr(config, key, None)

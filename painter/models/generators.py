@@ -40,6 +40,7 @@ from painter.models.layers import (
     LabColorTransfer,
     ReflectionPadding2D,
     ResidualOutput,
+    StyleMix,
     ToneCurve,
     conv_init,
     instance_norm,
@@ -138,12 +139,62 @@ def check_generator_config(config: CycleGANConfig) -> None:
             '`tone_curve_init = "match"` matches the raw photos\' histograms, so it cannot follow '
             '`color_transfer`; use tone_curve_init = "identity" with it'
         )
+    _check_base(config)
     if config.residual_scale and (
         config.residual_scale >= config.image_size or config.image_size % config.residual_scale
     ):
         raise ValueError(
             "`residual_scale` must be smaller than `image_size` and divide it. "
             f"Received: residual_scale={config.residual_scale}, image_size={config.image_size}"
+        )
+
+
+def base_strengths(config: CycleGANConfig) -> tuple[float, ...]:
+    """The strengths a stylizer-based run tries at its start: `base_strength` when set,
+    else the comma-separated `base_strengths`."""
+    if config.base_strength:
+        return (float(config.base_strength),)
+    try:
+        values = tuple(float(v) for v in config.base_strengths.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise ValueError(
+            "`base_strengths` must be comma-separated numbers, e.g. \"0.25,0.5,0.75\". "
+            f"Received: base_strengths={config.base_strengths!r}"
+        )
+    return values
+
+
+def _check_base(config: CycleGANConfig) -> None:
+    if config.base == "photo":
+        return
+    if config.output != "residual":
+        raise ValueError(
+            f'`base = "{config.base}"` needs output="residual" (the residual is added to the '
+            f"stylized photo). Received: output={config.output!r}"
+        )
+    if config.tone_curve and config.tone_curve_init == "match":
+        raise ValueError(
+            '`tone_curve_init = "match"` matches the raw photos\' histograms, so it cannot follow '
+            'the stylizer base; use tone_curve_init = "identity" with it'
+        )
+    if config.base_order == "color_first" and config.color_transfer == "none":
+        raise ValueError(
+            '`base_order = "color_first"` puts the colour transfer before the stylizer, so it '
+            'needs color_transfer = "lab". Received: color_transfer="none"'
+        )
+    for strength in base_strengths(config):
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(
+                "stylizer strengths must be in [0, 1] (0: the photo's own style, 1: the "
+                f"Monet's). Received: base_strength={config.base_strength}, "
+                f"base_strengths={config.base_strengths!r}"
+            )
+    if config.base_lr_multiplier <= 0:
+        raise ValueError(
+            "`base_lr_multiplier` must be > 0 (freeze the transformer with base_trainable = "
+            f"false instead). Received: base_lr_multiplier={config.base_lr_multiplier}"
         )
 
 
@@ -254,11 +305,157 @@ def _build(config: CycleGANConfig, name: str, network: Callable) -> keras.Model:
             factor, interpolation="bilinear", dtype="float32", name=f"{name}_upscale"
         )(residual)
     base = image
-    if config.color_transfer == "lab":
+    stylized = config.base == "stylizer" and name != "gen_F"
+    if config.color_transfer == "lab" and not (stylized and config.base_order == "stylize_first"):
         base = LabColorTransfer(dtype="float32", name=f"{name}_color_transfer")(base)
+    if stylized:
+        base = _stylize(base, image, name, StyleMix(
+            strength=config.base_strength or base_strengths(config)[0], choice=config.base_style,
+            seed=config.seed, dtype="float32", name=f"{name}_style_mix",
+        ), trainable=config.base_trainable)
+        if config.color_transfer == "lab" and config.base_order == "stylize_first":
+            base = LabColorTransfer(dtype="float32", name=f"{name}_color_transfer")(base)
     if config.tone_curve:
         base = ToneCurve(config.tone_curve, dtype="float32", name=f"{name}_tone_curve")(base)
     x = ResidualOutput(dtype="float32", name=f"{name}_residual_output")([base, residual])
+    return keras.Model(image, x, name=name)
+
+
+# ---- the stylizer base -------------------------------------------------------------------
+
+
+def _stylize(image, photo, name: str, mix: StyleMix, trainable: bool = False):
+    """[-1, 1] images → their painting by the arbitrary style network (Ghiasi et al. 2017,
+    `painter.models.stylizer`), in [-1, 1], with the style input of `mix`: each image's own
+    style vector moved toward a Monet's. `photo` is the generator's input, from whose
+    exact pixels `mix` picks a Monet per photo outside training (`image` may be a colour
+    transfer of it). The predictor is frozen; the transformer trains when `trainable`.
+    Built without weights: `set_stylizer_weights` loads the pretrained ones (a trained
+    run's checkpoint holds its own)."""
+    from painter.models.stylizer import style_input, style_predictor, style_transformer
+
+    predictor = style_predictor(weights=None, name=f"{name}_style_predictor")
+    predictor.trainable = False
+    transformer = style_transformer(weights=None, name=f"{name}_style_transformer")
+    transformer.trainable = trainable
+    unit = keras.layers.Rescaling(0.5, offset=0.5, dtype="float32", name=f"{name}_to_unit")(image)
+    photo_styles = predictor(style_input(unit))
+    painted = transformer([unit, mix([photo_styles, photo])])
+    return keras.layers.Rescaling(2.0, offset=-1.0, dtype="float32", name=f"{name}_from_unit")(painted)
+
+
+def stylizer_parts(network: keras.Model) -> tuple[keras.Model, keras.Model, StyleMix]:
+    """(predictor, transformer, style mix) of a network built with the stylizer base."""
+    try:
+        return (network.get_layer(f"{network.name}_style_predictor"),
+                network.get_layer(f"{network.name}_style_transformer"),
+                network.get_layer(f"{network.name}_style_mix"))
+    except ValueError:
+        raise ValueError(f"{network.name} has no stylizer base") from None
+
+
+def base_lr_multipliers(network: keras.Model, config: CycleGANConfig) -> dict[str, float]:
+    """{variable path: `base_lr_multiplier`} of the stylizer base's trainable variables
+    (strength, offset, and the transformer's when `base_trainable`); empty when the
+    network has no stylizer base or the multiplier is 1."""
+    if config.base != "stylizer" or config.base_lr_multiplier == 1.0:
+        return {}
+    try:
+        parts = stylizer_parts(network)
+    except ValueError:
+        return {}
+    return {v.path: config.base_lr_multiplier for part in parts for v in part.trainable_variables}
+
+
+def set_stylizer_weights(network: keras.Model, weights="stylizer") -> None:
+    """Loads the pretrained predictor and transformer weights (`painter weights fetch
+    stylizer`, or a `.weights.h5` path) into a network with the stylizer base."""
+    from painter.models.stylizer import style_predictor, style_transformer
+
+    predictor, transformer, _ = stylizer_parts(network)
+    predictor.set_weights(style_predictor(weights=weights).get_weights())
+    transformer.set_weights(style_transformer(weights=weights).get_weights())
+
+
+def style_vectors(network: keras.Model, images, batch: int = 32):
+    """The style vectors (n, 100) of uint8 images (n, h, w, 3) by the predictor of a
+    network with the stylizer base."""
+    import numpy as np
+
+    from painter.models.stylizer import style_input
+
+    predictor = stylizer_parts(network)[0]
+    images = np.asarray(images)
+    chunks = [
+        np.asarray(predictor(style_input(images[start : start + batch].astype("float32") / 255.0)))
+        for start in range(0, len(images), batch)
+    ]
+    return np.concatenate(chunks).astype("float32")
+
+
+def start_stylizer_base(network: keras.Model, config: CycleGANConfig, monets, *,
+                        score=None, weights="stylizer", log=print) -> float:
+    """Sets the start of a fresh network with the stylizer base: the pretrained weights,
+    the Monets' style vectors as its style bank, and the strength at which `score` (lower
+    is better; e.g. the tracked MiFID of the untrained generator) is lowest among
+    `base_strengths(config)`. Call it after the Lab target is set, which the score sees.
+
+    Args:
+        network: gen_G built with `base = "stylizer"`.
+        config: its config.
+        monets: uint8 Monet images (n, h, w, 3), or an iterable of (h, w, 3) ones.
+        score: network → float. Default None: no measurement; the first strength is used
+            (with one strength, nothing is measured either).
+        weights: the pretrained weights (`set_stylizer_weights`). Default "stylizer".
+        log: where messages go. Default print.
+
+    Returns:
+        The strength set.
+    """
+    import numpy as np
+
+    set_stylizer_weights(network, weights)
+    monets = np.stack(list(monets)) if not isinstance(monets, np.ndarray) else monets
+    mix = stylizer_parts(network)[2]
+    mix.set_styles(style_vectors(network, monets))
+    strengths = base_strengths(config)
+    if len(strengths) == 1 or score is None:
+        chosen = strengths[0]
+        why = "as configured" if len(strengths) == 1 else "not measured (no tracking)"
+        log(f"stylizer base: {len(monets)} Monet styles ({config.base_style}), strength {chosen:g}, {why}")
+    else:
+        scores = {}
+        for strength in strengths:
+            mix.set_strength(strength)
+            scores[strength] = float(score(network))
+            log(f"stylizer base: strength {strength:g} scores {scores[strength]:.2f}")
+        chosen = min(scores, key=scores.get)
+        log(f"stylizer base: {len(monets)} Monet styles ({config.base_style}), strength "
+            f"{chosen:g}, the lowest of " + ", ".join(f"{k:g}: {v:.2f}" for k, v in scores.items()))
+    mix.set_strength(chosen)
+    return chosen
+
+
+def stylizer_painter(*, strength: float = 0.5, choice: str = "random", seed: int = 0,
+                     color_transfer: str = "none", order: str = "stylize_first",
+                     image_size: int = 256, name: str = "stylizer") -> keras.Model:
+    """The stylize baseline as a model: [-1, 1] photos → their paintings, with the style
+    input of `StyleMix` (strength, "random" or "mean" Monet style, seed) and optionally
+    the Lab colour transfer after (or before) the stylizer. It is exactly the base of an
+    untrained generator with `base = "stylizer"` and the same settings.
+
+    Built without weights: call `set_stylizer_weights`, fill the style bank with
+    `stylizer_parts(model)[2].set_styles(style_vectors(model, monets))`, and set the Lab
+    target (`get_layer(f"{name}_color_transfer").set_target`).
+    """
+    image = keras.Input((image_size, image_size, 3), name=f"{name}_input")
+    x = image
+    if color_transfer == "lab" and order == "color_first":
+        x = LabColorTransfer(dtype="float32", name=f"{name}_color_transfer")(x)
+    x = _stylize(x, image, name, StyleMix(strength=strength, choice=choice, seed=seed, dtype="float32",
+                                   name=f"{name}_style_mix"))
+    if color_transfer == "lab" and order == "stylize_first":
+        x = LabColorTransfer(dtype="float32", name=f"{name}_color_transfer")(x)
     return keras.Model(image, x, name=name)
 
 

@@ -253,3 +253,106 @@ class LabColorTransfer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="painter")
+class StyleMix(keras.layers.Layer):
+    """The style input of the arbitrary style transformer: each photo's own style vector
+    moved toward a Monet's, `s = s_photo + strength · (s_monet − s_photo) + offset`.
+
+    Called on `[photo_styles (N, D), images (N, H, W, 3) in [-1, 1]]`. The Monet style
+    vectors live in a bank (`set_styles`, non-trainable; the first `count` rows are used).
+    `strength` (a scalar) and `offset` (D values, zero at first) are trainable. With
+    `choice = "mean"` every photo gets the bank's mean; with "random" each gets one of the
+    bank's vectors:
+
+    - in training, drawn per example from a seeded stream (`keras.random`);
+    - otherwise chosen by the photo's content: the sum of its pixel values (as uint8)
+      plus `seed`, modulo `count`. The same photo always gets the same Monet, which scores
+      that compare epochs or runs need, and the pixel sums of different photos spread
+      evenly over the bank.
+
+    Args:
+        bank_size: rows of the bank, the most style vectors it holds. Defaults to 300
+            (the competition's Monets).
+        strength: the initial strength: 0 keeps the photo's own style, 1 takes the
+            Monet's. Defaults to 0.5.
+        choice: "random" or "mean". Defaults to "random".
+        seed: seeds the training draws and offsets the content choice. Defaults to 0.
+    """
+
+    CHOICES = ("random", "mean")
+
+    def __init__(self, bank_size: int = 300, strength: float = 0.5, choice: str = "random",
+                 seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if bank_size < 1:
+            raise ValueError(f"`bank_size` must be >= 1. Received: bank_size={bank_size}")
+        if choice not in self.CHOICES:
+            raise ValueError(f"`choice` must be one of {self.CHOICES}. Received: choice={choice!r}")
+        self.bank_size = int(bank_size)
+        self.initial_strength = float(strength)
+        self.choice = choice
+        self.seed = int(seed)
+
+    def build(self, input_shape):
+        style_shape, _ = input_shape
+        dim = style_shape[-1]
+        self.styles = self.add_weight(shape=(self.bank_size, dim), initializer="zeros",
+                                      trainable=False, name="styles")
+        self.count = self.add_weight(shape=(), initializer="ones", trainable=False, name="count")
+        self.strength = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.initial_strength), name="strength"
+        )
+        self.offset = self.add_weight(shape=(dim,), initializer="zeros", name="offset")
+        from painter.train.replica import ReplicaSeedGenerator
+
+        self.seed_generator = ReplicaSeedGenerator(self.seed, name="style_seed")
+
+    def set_styles(self, vectors) -> None:
+        """Fills the bank with style vectors (n, D); more than `bank_size` are thinned
+        evenly to `bank_size`."""
+        import numpy as np
+
+        vectors = np.asarray(vectors, "float32")
+        if vectors.ndim != 2 or vectors.shape[1] != self.styles.shape[1] or not len(vectors):
+            raise ValueError(
+                f"`vectors` must be (n >= 1, {self.styles.shape[1]}). Received: shape={vectors.shape}"
+            )
+        if len(vectors) > self.bank_size:
+            vectors = vectors[np.linspace(0, len(vectors) - 1, self.bank_size).round().astype(int)]
+        bank = np.zeros(self.styles.shape, "float32")
+        bank[: len(vectors)] = vectors
+        self.styles.assign(bank)
+        self.count.assign(float(len(vectors)))
+
+    def set_strength(self, strength: float) -> None:
+        self.strength.assign(float(strength))
+
+    def monet_styles(self, images, training=False):
+        """The Monet style vector each image gets (module docstring), (N, D)."""
+        count = ops.cast(self.count, "int32")
+        if self.choice == "mean":
+            used = ops.cast(ops.arange(self.bank_size) < count, self.styles.dtype)
+            mean = ops.sum(self.styles * used[:, None], axis=0) / ops.cast(count, self.styles.dtype)
+            return ops.broadcast_to(mean, (ops.shape(images)[0], self.styles.shape[1]))
+        if training:
+            draws = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator)
+            index = ops.minimum(ops.cast(draws * ops.cast(count, draws.dtype), "int32"), count - 1)
+        else:
+            pixels = ops.cast(ops.round((ops.cast(images, "float32") + 1.0) * 127.5), "int32")
+            index = (ops.sum(pixels, axis=(1, 2, 3)) + self.seed) % count
+        return ops.take(self.styles, index, axis=0)
+
+    def call(self, inputs, training=False):
+        photo_styles, images = inputs
+        photo_styles = ops.cast(photo_styles, self.compute_dtype)
+        monet = ops.cast(self.monet_styles(images, training=training), self.compute_dtype)
+        return photo_styles + self.strength * (monet - photo_styles) + self.offset
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "bank_size": self.bank_size,
+                "strength": self.initial_strength, "choice": self.choice, "seed": self.seed}

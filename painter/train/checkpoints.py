@@ -45,8 +45,8 @@ _STEP_NAME = re.compile(r"^step_(\d+)$")
 ARCHITECTURE_FIELDS = {
     "cyclegan": (
         "image_size", "generator", "gen_filters", "residual_blocks", "upsample", "output",
-        "residual_scale", "tone_curve", "color_transfer", "disc_filters", "disc_layers", "disc_norm",
-        "spectral_norm",
+        "residual_scale", "tone_curve", "color_transfer", "base", "base_order", "disc_filters",
+        "disc_layers", "disc_norm", "spectral_norm",
     ),
     "noise_gan": ("image_size", "latent_dim", "gen_filters", "disc_filters", "disc_layers"),
 }

@@ -321,13 +321,17 @@ def build_cyclegan(
 def compile_cyclegan(
     model: CycleGAN, config: CycleGANConfig, steps_per_epoch: int, jit_compile: bool
 ) -> None:
-    """Compiles with four Adams on `cyclegan_schedule` (call inside the strategy scope)."""
+    """Compiles with four Adams on `cyclegan_schedule` (call inside the strategy scope);
+    gen_G's stylizer base, if any, learns at `base_lr_multiplier` times the rate."""
+    from painter.models.generators import base_lr_multipliers
+
     optimizers = [
         adam(
             cyclegan_schedule(config, steps_per_epoch),
             config.beta_1,
             config.mixed_precision,
             name=f"{name}_adam",
+            multipliers=base_lr_multipliers(model.gen_G, config) if name == "gen_G" else None,
         )
         for name in ("gen_G", "gen_F", "disc_X", "disc_Y")
     ]

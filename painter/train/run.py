@@ -280,9 +280,11 @@ def _fixed_inputs(config, root: Path, model):
     return np.asarray(model.sample_latents(count, seed=config.seed))
 
 
-def _match_from_data(model, config, root: Path, tracking, log) -> None:
+def _match_from_data(model, config, root: Path, tracking, log):
     """Sets a fresh CycleGAN's data-derived start from training photos (never held-out
-    ones): `painter.train.cyclegan.match_from_data`."""
+    ones): `painter.train.cyclegan.match_from_data`; then a stylizer base's, whose
+    strength is measured on the tracking photos (`start_stylizer_base`). Returns the
+    config with the strength chosen, for config.toml."""
     from painter.metrics.features import decoded_images
     from painter.train.cyclegan import match_from_data
     from painter.train.tracking import decode_photos
@@ -294,6 +296,15 @@ def _match_from_data(model, config, root: Path, tracking, log) -> None:
     else:
         photos = decoded_images((root, "photo"))
     match_from_data(model, config, photos, decoded_images((root, "monet")), log=log)
+    if getattr(config, "base", "photo") == "stylizer":
+        from painter.models.generators import start_stylizer_base
+
+        tracker = next((h for h in getattr(tracking, "hooks", ()) if hasattr(h, "score")), None)
+        score = (lambda g: tracker.score(g, config.image_size)["mifid"]) if tracker else None
+        strength = start_stylizer_base(model.gen_G, config, decoded_images((root, "monet")),
+                                       score=score, log=log)
+        config = dataclasses.replace(config, base_strength=strength)
+    return config
 
 
 def _sample_images(config, model, inputs) -> np.ndarray:
@@ -447,7 +458,7 @@ def train(
     if resume_from:
         ckpt.restore_checkpoint(resume_from, model, config)
     elif config.family == "cyclegan" and config.starts_from_data:
-        _match_from_data(model, config, root, tracking, log)
+        config = _match_from_data(model, config, root, tracking, log)
     fixed_inputs = _fixed_inputs(config, root, model)
 
     # Everything that can fail on bad input has run: now the run directory is written.

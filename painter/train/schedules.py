@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from painter.train.replica import ReplicaLossScaleOptimizer
+
 
 @keras.saving.register_keras_serializable(package="painter")
 class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -57,12 +59,45 @@ def cyclegan_schedule(config, steps_per_epoch: int) -> ConstantThenLinearDecay:
     )
 
 
-def adam(learning_rate, beta_1: float, mixed_precision: str = "", name: str | None = None):
+class MultipliedAdam(keras.optimizers.Adam):
+    """Adam with the learning rate of some variables multiplied by a factor of their own.
+
+    Scaling their gradients instead would change nothing: Adam's step does not depend on
+    the gradient's scale.
+
+    Args:
+        multipliers: {variable path: factor}; variables not named keep the rate.
+        *args, **kwargs: `keras.optimizers.Adam`'s.
+    """
+
+    def __init__(self, *args, multipliers: dict[str, float] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.multipliers = {str(k): float(v) for k, v in (multipliers or {}).items()}
+
+    def build(self, variables):
+        super().build(variables)
+        self._factors = [self.multipliers.get(v.path, 1.0) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = ops.cast(learning_rate, variable.dtype) * factor
+        super().update_step(gradient, variable, learning_rate)
+
+
+def adam(learning_rate, beta_1: float, mixed_precision: str = "", name: str | None = None,
+         multipliers: dict[str, float] | None = None):
     """Adam, wrapped in a `LossScaleOptimizer` under "mixed_float16" (float16 gradients
-    underflow without loss scaling; bfloat16 has float32's range and needs none)."""
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, name=name)
+    underflow without loss scaling; bfloat16 has float32's range and needs none); with
+    `multipliers` ({variable path: factor}), a `MultipliedAdam`."""
+    if multipliers:
+        optimizer = MultipliedAdam(learning_rate=learning_rate, beta_1=beta_1, name=name,
+                                   multipliers=multipliers)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, name=name)
     if mixed_precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(
+        # Skips an overflowing step on every replica alike (`ReplicaLossScaleOptimizer`).
+        optimizer = ReplicaLossScaleOptimizer(
             optimizer, name=f"{name or optimizer.name}_loss_scale"
         )
     return optimizer
