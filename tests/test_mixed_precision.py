@@ -179,3 +179,71 @@ def test_noise_gan_step_under_mixed_precision(policy):
     moved = _networks_moved(model, before, after)
     if policy == "mixed_bfloat16":
         assert all(moved.values()), moved
+
+
+# ---- float16 loss scaling across replicas ------------------------------------------------
+
+
+def _replica_values(variable) -> list[np.ndarray]:
+    """The value each replica holds of a (mirrored) variable."""
+    inner = getattr(variable, "value", variable)  # a Keras variable's tf.Variable
+    parts = getattr(inner, "values", (inner,))  # a MirroredVariable's per-device copies
+    return [np.asarray(part.numpy()) for part in parts]
+
+
+def test_float16_overflow_on_one_replica_skips_the_step_on_every_replica():
+    """An overflow on one replica must stop the step on all of them.
+
+    Without XLA, Keras' LossScaleOptimizer decides "finite" in a merge call from the
+    first replica's gradients, before they are summed across replicas; an inf on another
+    replica then reaches the weights through the sum. Here the second replica's half of
+    the batch holds 1e5, which overflows float16 (max 65504) in the first convolution:
+    its losses and gradients are inf/NaN, the first replica's are finite. (On the first
+    replica the overflow would stop the step everywhere even in Keras' own check.)
+    """
+    from painter.train.strategy import logical_cpus, mirrored_strategy
+
+    config = CycleGANConfig(**{
+        **TINY_CYCLEGAN.__dict__, "image_size": 16, "disc_layers": 1, "batch_size": 4,
+        "pool_size": 0, "diffaugment": "", "mixed_precision": "mixed_float16",
+    })
+    strategy = mirrored_strategy(logical_cpus())
+    assert strategy.num_replicas_in_sync == 2
+    model = build_training_model(config, 10, strategy, jit_compile=False)
+    assert not model.jit_compile
+    before = _snapshot(model)
+    rng = np.random.default_rng(0)
+    photos, monets = (rng.uniform(-1, 1, (4, 16, 16, 3)).astype("float32") for _ in range(2))
+    photos[2:] = monets[2:] = 1e5  # the second replica's half of the global batch
+    dataset = tf.data.Dataset.from_tensors((photos, monets)).repeat()
+    distributed = strategy.experimental_distribute_dataset(dataset)
+    first = next(iter(distributed))
+    halves = [np.asarray(part).max() for part in strategy.experimental_local_results(first[0])]
+    assert halves[0] <= 1.0 and halves[1] == 1e5  # one replica only overflows
+
+    model.make_train_function()  # the compiled step `train` runs (no XLA over 2 devices)
+    model.train_function(iter(distributed))
+
+    after = _snapshot(model)
+    for network in model.networks.values():
+        for variable in network.trainable_variables:
+            for value in _replica_values(variable):
+                assert np.isfinite(value).all(), variable.path
+    for name, (a, b) in zip([v.path for n in model.networks.values() for v in n.trainable_variables],
+                            zip(before, after)):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name} moved: the step was not skipped")
+    for name, optimizer in model.optimizers.items():
+        scales = _replica_values(optimizer.dynamic_scale)
+        assert len(scales) == 2 and all(s == 2.0**14 for s in scales), (name, scales)
+        assert int(optimizer.iterations.numpy()) == 0, name  # the inner Adam did not step
+
+    # A clean batch on both replicas is not skipped: the shared verdict can say "finite".
+    clean = rng.uniform(-1, 1, (2, 4, 16, 16, 3)).astype("float32")
+    model.train_function(iter(strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors((clean[0], clean[1])).repeat())))
+    moved = _networks_moved(model, after, _snapshot(model))
+    assert any(moved.values()), moved
+    for name, optimizer in model.optimizers.items():
+        scales = _replica_values(optimizer.dynamic_scale)
+        assert scales[0] == scales[1], (name, scales)
+        assert moved[name] == (scales[0] == 2.0**14) == (int(optimizer.iterations.numpy()) == 1), name

@@ -2,8 +2,8 @@
 
 The only TensorFlow in the train steps is here (and their `tf.GradientTape`, as in the
 keras.io GAN examples): the replica count that turns per-example losses into a share of
-the global-batch mean, a seed stream per replica, and gradient clipping that sees the
-whole global batch.
+the global-batch mean, a seed stream per replica, gradient clipping that sees the whole
+global batch, and float16 loss scaling that skips a step on every replica at once.
 """
 
 from __future__ import annotations
@@ -50,6 +50,36 @@ class ReplicaSeedGenerator(keras.random.SeedGenerator):
             return seed
         replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
         return seed + tf.stack([replica * self.REPLICA_STRIDE, tf.zeros_like(replica)])
+
+
+def on_every_replica(flag):
+    """A boolean scalar that is True only where `flag` is True on every replica in sync
+    (every worker's included); `flag` itself with one replica.
+
+    `tf.distribute` all-reduces only sums and means, so the replicas where `flag` is False
+    are counted.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return flag
+    failing = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(flag, "float32"))
+    return tf.equal(failing, 0.0)
+
+
+@keras.saving.register_keras_serializable(package="painter")
+class ReplicaLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """A `LossScaleOptimizer` that applies or skips a step on every replica alike.
+
+    Keras 3 (3.13 to 3.15, TensorFlow, no XLA) decides in a merge call whether the
+    gradients are finite from the FIRST replica's gradients alone, before they are summed
+    across replicas: an overflow on another replica then reaches the weights through the
+    sum as inf/NaN (tests/test_mixed_precision.py shows it on two CPU replicas). With XLA
+    on GPUs each replica decides for itself, and replicas that disagree would run
+    different collectives. Here the verdict is shared: finite only if finite everywhere.
+    """
+
+    def check_finite(self, grads):
+        return on_every_replica(super().check_finite(grads))
 
 
 def apply_clipped(optimizer, gradients, variables, clipnorm: float | None) -> None:
