@@ -40,6 +40,15 @@ class WeightsError(PainterError):
     exit_code = 1
 
 
+class AcceleratorError(PainterError):
+    """The accelerator a run asked for is not what TensorFlow sees: `--strategy tpu` that
+    cannot connect to a TPU, `--strategy mirrored` without a GPU. The message says what
+    was found and what to do; its own exit status lets a caller (a Kaggle kernel) tell it
+    from a failed run."""
+
+    exit_code = 3
+
+
 class TrainingError(PainterError):
     """Training cannot go on, e.g. a NaN/Inf loss."""
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from painter.config import CycleGANConfig
 from painter.train.replica import apply_clipped, global_mean
-from painter.train.strategy import pick_strategy
+from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
 
 # Randomness that legitimately differs between 1 and 2 replicas (per-replica seed streams
 # of DiffAugment and the pool) is off; everything else is the real model.
@@ -57,7 +57,7 @@ def test_cyclegan_step_on_two_replicas_equals_one_replica():
     rng = np.random.default_rng(0)
     batch = tuple(rng.uniform(-1, 1, (4, 16, 16, 3)).astype("float32") for _ in range(2))
     single = pick_strategy("cpu")
-    mirrored = pick_strategy("mirrored")
+    mirrored = mirrored_strategy(logical_cpus())  # conftest's two logical CPUs
     assert mirrored.num_replicas_in_sync == 2
 
     one = _sgd_cyclegan(single)
@@ -136,7 +136,7 @@ def test_gradient_clipping_sees_the_global_gradient():
     x = rng.normal(size=(4, 3)).astype("float32")
     y = (x @ np.array([[3.0], [-2.0], [1.0]]) + 5.0).astype("float32")
     kernels = []
-    for strategy in (pick_strategy("cpu"), pick_strategy("mirrored")):
+    for strategy in (pick_strategy("cpu"), mirrored_strategy(logical_cpus())):
         with strategy.scope():
             model = _ClippedRegression(clipnorm=0.5)
             model.compile(run_eagerly=False)

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import re
+import time
 
 import keras
 import numpy as np
@@ -15,14 +16,14 @@ import pytest
 import tensorflow as tf
 
 from painter.config import CycleGANConfig, NoiseGANConfig, config_to_toml
-from painter.errors import CheckpointError, UsageError
+from painter.errors import AcceleratorError, CheckpointError, UsageError
 from painter.train import budget as budget_module
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
 from painter.train.history import plot_history, read_history, write_history
 from painter.train.pool import ImagePool
 from painter.train.schedules import ConstantThenLinearDecay, cyclegan_schedule
-from painter.train.strategy import pick_strategy, tf_config_worker
+from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy, tf_config_worker
 
 TINY_NOISE = NoiseGANConfig(
     image_size=16, latent_dim=4, gen_filters=8, disc_filters=4, disc_layers=1, batch_size=2,
@@ -164,7 +165,7 @@ def test_pool_config_round_trip():
 
 
 def test_pool_is_per_replica_under_mirrored_strategy():
-    strategy = pick_strategy("mirrored")
+    strategy = mirrored_strategy(logical_cpus())
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         pool = ImagePool(4, seed=0)
@@ -231,8 +232,11 @@ def test_pick_strategy_forced_and_refused(monkeypatch):
     for name in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE"):
         monkeypatch.delenv(name, raising=False)
     assert pick_strategy("cpu").num_replicas_in_sync == 1
-    assert pick_strategy("mirrored").num_replicas_in_sync == 2  # conftest's logical CPUs
-    assert type(pick_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
+    # Several replicas on a CPU-only machine only when asked for by device name.
+    assert mirrored_strategy(logical_cpus()).num_replicas_in_sync == 2  # conftest's CPUs
+    lines = []
+    assert type(pick_strategy("auto", log=lines.append)).__name__ == "_DefaultDistributionStrategy"
+    assert lines == ["strategy: _DefaultDistributionStrategy with 1 replica(s) (devices: CPU:0, CPU:1)"]
     with pytest.raises(UsageError, match="unknown strategy 'gpu'"):
         pick_strategy("gpu")
     with pytest.raises(UsageError, match="needs TF_CONFIG"):
@@ -240,9 +244,25 @@ def test_pick_strategy_forced_and_refused(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(UsageError, match="TF_CONFIG is not a JSON object"):
         pick_strategy("multiworker")
-    with pytest.raises(UsageError) as error:
+
+
+@pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="a GPU is present")
+def test_forced_accelerator_that_tensorflow_cannot_see_is_refused():
+    with pytest.raises(AcceleratorError) as error:
+        pick_strategy("mirrored")
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("asked for --strategy mirrored but TensorFlow sees no GPU "
+                               "(devices: CPU:0, CPU:1; tensorflow")
+    assert message.endswith("choose a GPU accelerator, or train on the CPU with --strategy cpu")
+    with pytest.raises(AcceleratorError) as error:
         pick_strategy("tpu")
-    assert "no TPU found" in str(error.value) and "\n" not in str(error.value)
+    message = str(error.value)
+    assert "\n" not in message
+    assert re.match(r"asked for --strategy tpu but tensorflow(-cpu)? [\d.]+ cannot connect to a "
+                    r"TPU \(TPUClusterResolver\(tpu='local'\): .+; devices: CPU:0, CPU:1\)", message)
+    assert message.endswith("choose the GPU accelerator instead")
+    assert AcceleratorError.exit_code == 3
 
 
 def test_tf_config_worker_index(monkeypatch):
@@ -421,6 +441,32 @@ def test_cli_bad_options(
     assert got == code and message in _one_error_line(err)
     assert not (tmp_path / "run").exists()
     assert not re.search(r"Traceback", err)
+
+
+@pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="a GPU is present")
+@pytest.mark.parametrize("strategy, found", [
+    ("mirrored", "TensorFlow sees no GPU (devices: CPU:0, CPU:1"),
+    ("tpu", "cannot connect to a TPU"),
+])
+def test_cli_accelerator_mismatch_stops_before_data_and_models(
+    run_cli, tmp_path, tiny_toml, sample_dir, monkeypatch, strategy, found
+):
+    from painter.train import run as run_module
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("reached after the strategy was refused")
+
+    monkeypatch.setattr(run_module, "_datasets", must_not_run)
+    monkeypatch.setattr(run_module, "build_training_model", must_not_run)
+    started = time.monotonic()
+    code, out, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", tmp_path / "run",
+                             "--strategy", strategy)
+    elapsed = time.monotonic() - started
+    line = _one_error_line(err)
+    assert code == 3 and f"error: asked for --strategy {strategy} but" in line and found in line
+    assert "choose" in line and "Traceback" not in err + out
+    assert not (tmp_path / "run").exists()  # nothing written: no run dir, no checkpoint
+    assert elapsed < 60, elapsed  # the "within the first minute", with room to spare
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -13,16 +13,24 @@ a strategy through Keras.
    worker of a cluster may hold several GPUs);
 3. several GPUs → `MirroredStrategy` over all of them;
 4. otherwise the default strategy (one device).
+
+A forced `tpu` or `mirrored` is checked against what TensorFlow sees, and refused with an
+`AcceleratorError` (what was found, what to do) rather than training on the host CPU:
+Kaggle's TPU VM image installs `tensorflow-cpu`, which cannot reach the TPU, and a GPU
+kernel whose GPU is missing would otherwise mirror over nothing but the CPU. Tests and
+benchmarks that want several replicas on a CPU-only machine ask for them explicitly:
+`mirrored_strategy(logical_cpus())`.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import json
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
-from painter.errors import UsageError
+from painter.errors import AcceleratorError, UsageError
 
 STRATEGIES = ("auto", "tpu", "mirrored", "multiworker", "cpu")
 
@@ -40,6 +48,36 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _first_sentence(error: BaseException, limit: int = 160) -> str:
+    """The first sentence of an error's first line: TensorFlow's TPU errors go on to list
+    op attributes for hundreds of characters."""
+    line = _first_line(error)
+    head = line.split(". ", 1)[0]
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
+def visible_devices() -> str:
+    """The logical devices TensorFlow sees, short: "CPU:0, GPU:0, GPU:1"."""
+    devices = _tf().config.list_logical_devices()
+    return ", ".join(d.name.split("device:")[-1] for d in devices) or "none"
+
+
+def logical_cpus() -> list[str]:
+    """Names of the logical CPU devices (several when configured, as the tests do)."""
+    return [d.name for d in _tf().config.list_logical_devices("CPU")]
+
+
+def _tensorflow_build() -> str:
+    """"tensorflow-cpu 2.20.0" / "tensorflow 2.21.0": which TensorFlow distribution is
+    installed (the CPU-only one cannot use a TPU or a GPU)."""
+    for name in ("tensorflow-cpu", "tensorflow-tpu", "tensorflow"):
+        try:
+            return f"{name} {importlib.metadata.version(name)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return f"tensorflow {_tf().__version__}"
+
+
 def _tpu_hinted() -> bool:
     if any(os.environ.get(name) for name in _TPU_ENV):
         return True
@@ -48,8 +86,16 @@ def _tpu_hinted() -> bool:
     return bool(_tf().config.list_physical_devices("TPU"))
 
 
+class _NoTPU(Exception):
+    """No TPU could be reached (the message lists each attempt's error)."""
+
+
 def _connect_tpu():
-    """A TPUStrategy on a TPU VM (`tpu="local"`), else on a TPU node; raises if neither."""
+    """A TPUStrategy on a TPU VM (`tpu="local"`), else on a TPU node.
+
+    Raises:
+        _NoTPU: neither way reaches a TPU; its message has each attempt's error.
+    """
     tf = _tf()
     errors = []
     attempts = [("TPUClusterResolver(tpu='local')", lambda: {"tpu": "local"})]
@@ -60,10 +106,14 @@ def _connect_tpu():
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(**kwargs())
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
-            return tf.distribute.TPUStrategy(resolver)
+            strategy = tf.distribute.TPUStrategy(resolver)
         except Exception as e:  # noqa: BLE001 - any failure means "no TPU this way"
-            errors.append(f"{label}: {_first_line(e)}")
-    raise UsageError("--strategy tpu: no TPU found (" + "; ".join(errors) + ")")
+            errors.append(f"{label}: {_first_sentence(e)}")
+            continue
+        if tf.config.list_logical_devices("TPU"):
+            return strategy
+        errors.append(f"{label}: connected, but no TPU device appeared")
+    raise _NoTPU("; ".join(errors))
 
 
 # One MirroredStrategy per device set and process. A second one over the same devices
@@ -73,14 +123,30 @@ def _connect_tpu():
 _MIRRORED: dict[tuple[str, ...], object] = {}
 
 
-def _mirrored():
-    """MirroredStrategy over every GPU, or over every logical CPU when there is no GPU."""
+def mirrored_strategy(devices: Sequence[str] | None = None):
+    """A MirroredStrategy over `devices`, by default over every GPU.
+
+    Args:
+        devices: device names, e.g. `logical_cpus()` to test several replicas on a machine
+            without GPUs. Default None: every GPU TensorFlow sees.
+
+    Raises:
+        AcceleratorError: `devices` is None and TensorFlow sees no GPU (mirroring over
+            the CPU alone would train for hours without saying so).
+    """
     tf = _tf()
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    if devices is None:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if not devices:
+            built = "" if tf.test.is_built_with_cuda() else ", a build without CUDA"
+            raise AcceleratorError(
+                f"asked for --strategy mirrored but TensorFlow sees no GPU (devices: "
+                f"{visible_devices()}; {_tensorflow_build()}{built}): choose a GPU "
+                "accelerator, or train on the CPU with --strategy cpu"
+            )
     key = tuple(devices)
     if key not in _MIRRORED:
-        _MIRRORED[key] = tf.distribute.MirroredStrategy(devices)
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(list(devices))
     return _MIRRORED[key]
 
 
@@ -107,26 +173,34 @@ def pick_strategy(name: str = "auto", log: Callable[[str], None] | None = None):
 
     Args:
         name: "auto" (default; see the module docstring), or one of "tpu", "mirrored",
-            "multiworker", "cpu" to force it. "mirrored" spans all GPUs, or all logical
-            CPU devices on a machine without GPUs; "cpu" is one CPU device even where
-            there are GPUs.
+            "multiworker", "cpu" to force it. "tpu" must reach a TPU and "mirrored" (all
+            GPUs) must find a GPU; "cpu" is one CPU device even where there are GPUs.
         log: where to say which strategy was picked and why; default silent.
 
     Returns:
         A `tf.distribute.Strategy`.
 
     Raises:
-        UsageError: for an unknown name, or a forced strategy this machine cannot give
-            (no TPU, no TF_CONFIG), with the reason on one line.
+        UsageError: an unknown name, or "multiworker" without a usable TF_CONFIG.
+        AcceleratorError: "tpu" that reaches no TPU, "mirrored" without a GPU (one line
+            saying what TensorFlow sees and what to do).
     """
     if name not in STRATEGIES:
         raise UsageError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
     log = log or (lambda message: None)
     tf = _tf()
     if name == "tpu":
-        strategy = _connect_tpu()
+        try:
+            strategy = _connect_tpu()
+        except _NoTPU as e:
+            raise AcceleratorError(
+                f"asked for --strategy tpu but {_tensorflow_build()} cannot connect to a TPU "
+                f"({e}; devices: {visible_devices()}); painter trains with TensorFlow, which "
+                "needs a build that sees the TPU (Kaggle's TPU VM image installs "
+                "tensorflow-cpu, which does not): choose the GPU accelerator instead"
+            ) from None
     elif name == "mirrored":
-        strategy = _mirrored()
+        strategy = mirrored_strategy()
     elif name == "multiworker":
         strategy = _multiworker()
     elif name == "cpu":
@@ -136,15 +210,16 @@ def pick_strategy(name: str = "auto", log: Callable[[str], None] | None = None):
         if _tpu_hinted():
             try:
                 strategy = _connect_tpu()
-            except UsageError as e:
-                log(f"strategy: TPU hinted but not usable, going on without ({e})")
+            except _NoTPU as e:
+                log(f"strategy: TPU hinted but not usable with {_tensorflow_build()}, going "
+                    f"on without ({e})")
         if strategy is None and os.environ.get("TF_CONFIG"):
             strategy = _multiworker()
         if strategy is None and len(tf.config.list_logical_devices("GPU")) > 1:
-            strategy = _mirrored()
+            strategy = mirrored_strategy()
         if strategy is None:
             strategy = tf.distribute.get_strategy()
-    log(f"strategy: {describe_strategy(strategy)}")
+    log(f"strategy: {describe_strategy(strategy)} (devices: {visible_devices()})")
     return strategy
 
 
