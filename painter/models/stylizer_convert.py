@@ -217,6 +217,52 @@ def assign_onnx_weights(model, convs: dict[str, dict]) -> int:
     return len(seen)
 
 
+def reference_graph(path: str | os.PathLike, float_activations: bool = False) -> bytes:
+    """A release graph prepared for onnxruntime in the parity tests, serialised.
+
+    The batch, height and width of its image inputs and output become free (the release
+    fixes them at 1×256×256 and 1×384×384; nothing inside depends on them but the batch of
+    the transformer's style reshapes, so run it one image at a time).
+
+    Args:
+        path: one of the release's ONNX files.
+        float_activations: True drops the int8 rounding of activations (every
+            `QuantizeLinear`, and every `DequantizeLinear` of a non-constant, becomes an
+            `Identity`), leaving a float graph with the dequantised weights: the very
+            maths of the Keras port. False (default) keeps the release's int8 arithmetic.
+    """
+    onnx, _ = _import_onnx()
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    constants = {t.name for t in graph.initializer}
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[3].dim_value == 3:  # an image, NHWC
+            for i, symbol in ((0, "batch"), (1, "height"), (2, "width")):
+                dims[i].Clear()
+                dims[i].dim_param = symbol
+    if float_activations:
+        nodes = []
+        for node in graph.node:
+            activation_dq = node.op_type == "DequantizeLinear" and node.input[0] not in constants
+            if node.op_type == "QuantizeLinear" or activation_dq:
+                node = helper.make_node("Identity", [node.input[0]], list(node.output), name=node.name)
+            nodes.append(node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+        del graph.value_info[:]  # int8 types of tensors that are float now
+        for value in graph.output:
+            value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+        # Scales and zero points only activations used: drop them, or onnxruntime warns.
+        used = {name for node in graph.node for name in node.input}
+        kept = [t for t in graph.initializer if t.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+    return model.SerializeToString()
+
+
 def convert_onnx(predictor_onnx, transformer_onnx, out_path: str | os.PathLike) -> Path:
     """Converts the release's two ONNX files to one `stylizer.weights.h5`.
 
