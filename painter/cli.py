@@ -6,6 +6,7 @@ into one line `error: …` on stderr and the error's exit status, never a traceb
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -155,6 +156,31 @@ def data_to_tfrecord_command(src: str, out_dir: Path, prefix: str, per_file: int
 # ---- train --------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turns a SIGTERM into a KeyboardInterrupt in the main thread, so a terminated
+    `painter train` (a watchdog, a job scheduler, Kaggle stopping a kernel's subprocess)
+    writes its checkpoint and exits as on Ctrl-C. Later SIGTERMs are ignored while that
+    checkpoint is written; SIGKILL still ends the process at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+
 @cli.command("train")
 @click.argument("config")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
@@ -192,8 +218,10 @@ def train_command(config: str, data: Path | None, out: Path | None, epochs: int 
         parse_duration(time_budget)  # a bad string fails before anything loads
     loaded = load_config(config, **dict(parse_override(s) for s in settings))
     out = out or Path("runs") / resolve_config_path(config).stem
-    result = train(loaded, data=data, out=out, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                   time_budget=time_budget, resume=resume, force=force, strategy=strategy)
+    with _sigterm_as_interrupt():
+        result = train(loaded, data=data, out=out, epochs=epochs,
+                       steps_per_epoch=steps_per_epoch, time_budget=time_budget, resume=resume,
+                       force=force, strategy=strategy)
     click.echo(f"run: {result.run_dir} ({result.epochs_completed} epochs, {result.stopped}); "
                f"last checkpoint: {result.last_checkpoint}")
 
@@ -413,8 +441,43 @@ def check_command(ctx, zip_path, as_json):
         click.echo(f"{zip_path}: {result.count:,} images, all 256×256×3 JPEGs: ok")
 
 
+@cli.command("paint")
+@click.argument("model")
+@click.argument("src")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for the paintings (created if missing); one <name>.jpg per photo.")
+@click.option("--checkpoint", default=None,
+              help="A run's last | best | PATH. [default: best when the run kept one, else last]")
+@click.option("--strength", type=float, default=0.5, show_default=True,
+              help="stylizer: how far each photo's style moves toward the Monet's (0–1).")
+@click.option("--style", default="random", show_default=True,
+              help="stylizer: random (a Monet per photo), mean (the Monets' mean style), "
+                   "or an image FILE or DIR to take the style from.")
+@click.option("--monets", default=None,
+              help="stylizer: the Monets for --style random|mean. "
+                   "[default: Kaggle's on Kaggle, else the embedded sample]")
+@click.option("--lab", is_flag=True, help="stylizer: then move each painting's Lab colour "
+                                          "statistics onto the style images'.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="stylizer: changes which Monet each photo gets.")
+@click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality.")
+@click.option("--batch", type=int, default=32, show_default=True, help="Images per model call.")
+@click.option("--force", is_flag=True, help="Replace output files that exist.")
+def paint_command(model, src, out, checkpoint, strength, style, monets, lab, seed, quality,
+                  batch, force):
+    """Paint the photos of SRC (folder, zip, TFRecords, one image, or a Kaggle root) into
+    a folder of 256×256 JPEGs named after them. MODEL is a run directory or `stylizer`
+    (the pretrained arbitrary style network: `painter weights fetch stylizer`)."""
+    from painter.submit.paint import paint
+
+    paint(model, src, out, checkpoint=checkpoint, strength=strength, style=style,
+          monets=monets, seed=seed, lab=lab, batch=batch, quality=quality, force=force,
+          log=lambda m: click.echo(m, err=True))
+    click.echo(str(out))
+
+
 @cli.command("baseline")
-@click.argument("kind", type=click.Choice(["photos", "color-match"]))
+@click.argument("kind", type=click.Choice(["photos", "color-match", "stylize"]))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("images.zip"),
               show_default=True, help="The zip to write.")
 @click.option("--photos", default=None,
@@ -425,11 +488,20 @@ def check_command(ctx, zip_path, as_json):
 @click.option("--count", type=int, default=None, help="Images to write, 7000–10000.")
 @click.option("--space", type=click.Choice(["lab", "rgb"]), default="lab", show_default=True,
               help="color-match: the channels whose mean/std are matched.")
+@click.option("--strength", type=float, default=0.5, show_default=True,
+              help="stylize: how far each photo's style moves toward the Monet's (0–1).")
+@click.option("--style", default="random", show_default=True,
+              help="stylize: random (a Monet per photo), mean, or an image FILE or DIR.")
+@click.option("--lab", is_flag=True,
+              help="stylize: then the Lab colour transfer onto the style images' statistics.")
 @click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the variant crops.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the variant crops (and, stylize, which Monet each photo gets).")
 @click.option("--force", is_flag=True, help="Replace an existing zip.")
-def baseline_command(kind, out, photos, monets, count, space, quality, seed, force):
-    """Write a baseline images.zip: the photos as they are, or colour-matched to the Monets."""
+def baseline_command(kind, out, photos, monets, count, space, strength, style, lab, quality,
+                     seed, force):
+    """Write a baseline images.zip: the photos as they are, colour-matched to the Monets, or
+    painted by the pretrained stylizer (`painter weights fetch stylizer`)."""
     from painter.submit.baselines import baseline
     from painter.submit.generate import default_data_root
 
@@ -439,7 +511,7 @@ def baseline_command(kind, out, photos, monets, count, space, quality, seed, for
         photos=_image_source(photos, "photo") if photos else (str(root), "photo"),
         monets=_image_source(monets, "monet") if monets else (str(root), "monet"),
         count=count, space=space, quality=quality, seed=seed, force=force,
-        log=lambda m: click.echo(m, err=True),
+        strength=strength, style=style, lab=lab, log=lambda m: click.echo(m, err=True),
     )
     click.echo(str(out))
 
@@ -459,7 +531,8 @@ def kaggle_group():
 @click.option("--accelerator", type=click.Choice(["gpu", "tpu", "none"]), default="gpu",
               show_default=True)
 @click.option("--time-budget", default=None,
-              help="Training budget. [default: 10h30m on GPU, 7h30m on TPU, 10h on CPU]")
+              help="At most this much training. [default: what the 5-hour cap leaves after "
+                   "the other steps' estimates; printed]")
 @click.option("--username", default=None,
               help="Kaggle user owning dataset and kernel. [default: from kaggle.json]")
 @click.option("--wheel", type=click.Path(path_type=Path), default=None,
@@ -467,13 +540,18 @@ def kaggle_group():
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="Converted FID weights. [default: the cached ones, if any]")
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
-def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, wheel, weights, force):
+@click.option("--smoke", is_flag=True,
+              help="A smoke-run kernel: 1 epoch of 20 steps, then the zip and its check.")
+def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, wheel, weights, force,
+                          smoke):
     """Build OUT_DIR/dataset (wheel, weights, configs) and OUT_DIR/kernel (metadata, script)."""
-    from painter.kaggle.bundle import build_bundle
+    from painter.kaggle.bundle import TPU_WARNING, build_bundle
 
+    if accelerator == "tpu":
+        click.echo(TPU_WARNING, err=True)
     build_bundle(
         out_dir, config=config, accelerator=accelerator, time_budget=time_budget,
-        username=username, wheel=wheel, weights=weights, force=force, log=click.echo,
+        username=username, wheel=wheel, weights=weights, force=force, smoke=smoke, log=click.echo,
     )
 
 

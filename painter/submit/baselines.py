@@ -9,7 +9,12 @@
   channels are those of CIE L*a*b* (D65, sRGB companding) by default, where they are
   nearly decorrelated, or plain RGB with `space="rgb"`.
 
-Both reach 7,000 images from fewer photos with the documented variants of
+- `stylize`: every photo painted by the pretrained arbitrary style network with its own
+  style vector moved `strength` of the way toward a Monet's (`painter.submit.paint.
+  stylizer_model`; `--lab` adds the Lab colour transfer after it). It is exactly the
+  untrained start of a generator with `base = "stylizer"`.
+
+All reach 7,000 images from fewer photos with the documented variants of
 `painter.submit.variants`, made of the photos before any matching.
 """
 
@@ -34,7 +39,7 @@ from painter.submit.generate import (
 )
 
 SPACES = ("lab", "rgb")
-BASELINES = ("photos", "color-match")
+BASELINES = ("photos", "color-match", "stylize")
 
 
 def _to_space(images: np.ndarray, space: str) -> np.ndarray:
@@ -106,15 +111,20 @@ def baseline(
     seed: int = 0,
     force: bool = False,
     batch: int = DEFAULT_BATCH,
+    strength: float = 0.5,
+    style: str = "random",
+    lab: bool = False,
     log: Callable[[str], None] = print,
 ) -> GenerateResult:
     """Writes a baseline `images.zip`.
 
     Args:
-        kind: "photos" (the photos as they are) or "color-match" (see the module docstring).
+        kind: "photos" (the photos as they are), "color-match" or "stylize" (see the
+            module docstring).
         out: the zip to write.
         photos: the photos (any source `painter.data` reads).
-        monets: "color-match" only: the Monets whose colour statistics are matched.
+        monets: "color-match": the Monets whose colour statistics are matched;
+            "stylize": the Monets whose styles are taken (with `style` "random"/"mean").
         count: images to write, in [7,000, 10,000]. Default: every photo, clamped to that
             range and topped up with variants.
         space: "color-match" only: "lab" or "rgb". Default "lab".
@@ -122,6 +132,8 @@ def baseline(
         seed: seeds the variant crops. Default 0.
         force: replace an existing `out`. Default False.
         batch: images per step. Default 32.
+        strength, style, lab: "stylize" only (`painter.submit.paint.stylizer_model`);
+            `seed` also shifts which Monet each photo gets.
         log: where messages go. Default print.
     """
     from painter.errors import UsageError
@@ -134,10 +146,23 @@ def baseline(
     check_output(out, force)
     if kind == "color-match" and monets is None:
         raise UsageError("color-match needs the Monets: pass --monets")
+    if kind == "stylize":
+        from painter.submit.paint import check_strength, require_stylizer_weights, style_images
+
+        check_strength(strength)
+        style_images(style, monets)
+        require_stylizer_weights()
     photo_list = read_photos(photos)
     n = target_count(len(photo_list), count)
     if kind == "photos":
         transform = lambda batch_: batch_  # noqa: E731  (the photos as they are)
+    elif kind == "stylize":
+        from painter.submit.generate import photo_translator
+        from painter.submit.paint import stylizer_model
+
+        model = stylizer_model(strength=strength, style=style, monets=monets, seed=seed, lab=lab,
+                               log=log)
+        transform = photo_translator(model)
     else:
         stats = color_stats(monets, space)
         log(
