@@ -327,7 +327,7 @@ def style_input(images, size: int = STYLE_SIZE):
     resized (Lanczos, antialiased) to size×size.
 
     Args:
-        images: (batch, H, W, 3), float in [0, 1] or uint8.
+        images: (batch, H, W, 3), float in [0, 1] or uint8, with H and W known (static).
         size: the output side. Default 256.
 
     Returns:
@@ -352,9 +352,8 @@ def blend_styles(own, target, strength):
     strength 0 keeps the photo's own style, 1 is the target's, 0.5 is halfway. Values
     outside [0, 1] extrapolate; a tensor strength (a trainable weight) works too.
     """
-    own = ops.convert_to_tensor(own, "float32")
-    target = ops.convert_to_tensor(target, "float32")
-    return own + strength * (target - own)
+    own, target = ops.cast(own, "float32"), ops.cast(target, "float32")
+    return ops.add(own, ops.multiply(strength, ops.subtract(target, own)))
 
 
 def _resize(images, size):
