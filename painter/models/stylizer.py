@@ -277,17 +277,23 @@ def load_stylizer_weights(model, network: str, weights=WEIGHTS_NAME) -> Path:
     from painter.weights import how_to_get
 
     if network not in (PREDICTOR, TRANSFORMER):
-        raise ValueError(f"`network` must be {PREDICTOR!r} or {TRANSFORMER!r}. Received: {network!r}")
+        raise ValueError(
+            f"`network` must be {PREDICTOR!r} or {TRANSFORMER!r}. Received: network={network!r}"
+        )
     path = stylizer_weights_path() if weights == WEIGHTS_NAME else Path(weights)
     if not path.is_file():
         raise WeightsError(f"stylizer weights not found at {path}; {how_to_get(WEIGHTS_NAME)}")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("painter_weights") != WEIGHTS_NAME or network not in f:
-                raise WeightsError(f"{path} does not hold stylizer weights; {how_to_get(WEIGHTS_NAME)}")
+                raise WeightsError(
+                    f"{path} does not hold stylizer weights; {how_to_get(WEIGHTS_NAME)}"
+                )
             group = f[network]
             stored = set()
-            group.visititems(lambda key, obj: stored.add(key) if isinstance(obj, h5py.Dataset) else None)
+            group.visititems(
+                lambda key, obj: stored.add(key) if isinstance(obj, h5py.Dataset) else None
+            )
             wanted = {variable.path for variable in model.weights}
             if stored != wanted:
                 missing, extra = sorted(wanted - stored), sorted(stored - wanted)
@@ -461,5 +467,7 @@ def _batched(images):
     if len(images.shape) == 3:
         images = images[None]
     if len(images.shape) != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be (batch, H, W, 3) or (H, W, 3). Received: shape {images.shape}")
+        raise ValueError(
+            f"images must be (batch, H, W, 3) or (H, W, 3). Received: shape {images.shape}"
+        )
     return images

