@@ -46,7 +46,8 @@ from painter.io import atomic_path
 REPORT_NAME = "report.html"
 # history.csv columns that are not losses; everything else numeric is charted.
 NON_LOSS_COLUMNS = frozenset({"epoch", "step", "steps", "seconds", "lr", "mifid", "fid",
-                              "distance", "track_seconds"})  # the last two: MiFID tracking
+                              "distance", "track_seconds",  # these two: MiFID tracking
+                              "planned_epochs"})  # the epochs a time budget fits
 SAMPLE_PATTERN = re.compile(r"^epoch_(\d+)\.(png|jpe?g)$", re.IGNORECASE)
 CHART_COLORS = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -569,15 +570,27 @@ def _pick_evenly(items: Sequence[Any], count: int) -> list[Any]:
     return [items[i] for i in picks]
 
 
+def _budget_epochs(run: RunRecord) -> int | None:
+    """The epochs a time budget was last planned to fit (history.csv's planned_epochs),
+    or None for a run without a budget."""
+    _, planned = run.history.finite("planned_epochs")
+    return int(planned[-1]) if planned else None
+
+
 def _summary_cards(run: RunRecord) -> str:
     history = run.history
     cards: list[tuple[str, str]] = []
-    planned = run.config_value("epochs")
+    configured = run.config_value("epochs")
+    budgeted = _budget_epochs(run)
+    planned = budgeted if budgeted is not None else configured
     if history.epochs:
         done = _format_epoch(history.epochs[-1])
         cards.append((f"{done} / {planned}" if planned else done, "epochs done"))
     else:
         cards.append(("0" + (f" / {planned}" if planned else ""), "epochs done"))
+    if budgeted is not None:
+        cards.append((f"{budgeted} of {configured}" if configured else str(budgeted),
+                      "epochs planned for the time budget"))
     _, seconds = history.finite("seconds")
     if seconds:
         cards.append((_format_seconds(sum(seconds)), "training time"))
@@ -746,7 +759,7 @@ def _timing_section(run: RunRecord) -> str:
             batch = run.config_value("batch_size")
             facts.append(("seconds per step", f"{per_step:.3g} s (median"
                           + (f", global batch {batch})" if batch else ")")))
-        planned = run.config_value("epochs")
+        planned = _budget_epochs(run) or run.config_value("epochs")
         if isinstance(planned, int) and planned > xs[-1]:
             left = (planned - xs[-1]) * total / len(seconds)
             facts.append(("estimated to finish", f"{_format_seconds(left)} "

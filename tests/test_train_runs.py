@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -194,3 +195,102 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_that_resumes(tmp_path, data8, caps
     resumed = train(config, data=data8, out=run_dir, epochs=1, resume=True, log=None)
     assert resumed.global_step == 7 and resumed.epochs_completed == 1
     assert [r["epoch"] for r in resumed.history] == [1]
+
+
+def test_a_budget_that_fits_3_of_10_epochs_ends_the_decay_at_epoch_3(tmp_path, data8, monkeypatch):
+    """A fake clock: every step takes 10 s, nothing else takes time. The 150 s budget fits 3
+    epochs of 4 steps (after epoch 1, 110 s are left: less the 5 s margin and the first
+    guess of 5 s for epoch 1's checkpoint, room for 2 epochs of 40 + 5 s), so the schedule
+    of 10 epochs (5 constant, 5 decaying) is fitted to 3: constant to step 6, then down to
+    0 at step 12, the end of epoch 3."""
+    from painter.train import run as run_module
+    from painter.train.heartbeat import read_heartbeat
+    from painter.train.schedules import learning_rate_at
+
+    clock = [1000.0]
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])  # budget.py's too
+    real_step = run_module._run_step
+
+    def ten_second_step(*args):
+        logs = real_step(*args)
+        clock[0] += 10.0
+        return logs
+
+    monkeypatch.setattr(run_module, "_run_step", ten_second_step)
+    config = CycleGANConfig(
+        image_size=16, gen_filters=8, residual_blocks=1, disc_filters=8, disc_layers=1,
+        batch_size=4, epochs=10, decay_epochs=5, steps_per_epoch=4, augment=False,
+        diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False, sample_images=2,
+        keep_checkpoints=2,
+    )
+    run_dir = tmp_path / "run"
+    lines = []
+    started = time.time()
+    result = train(config, data=data8, out=run_dir, time_budget=150, log=lines.append,
+                   progress=False)
+
+    assert (result.stopped, result.epochs_completed, result.planned_epochs) == ("time_budget", 3, 3)
+    assert result.global_step == 12
+    history = read_history(run_dir / "history.csv")
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert [r["planned_epochs"] for r in history] == [3, 3, 3]
+    # Each row's rate is its last step's: 3 (constant), 7 and 11 (decaying from step 6).
+    assert [r["lr"] for r in history] == pytest.approx([2e-3, 2e-3 * 5 / 6, 2e-3 / 6], rel=1e-4)
+    for optimizer in result.model.optimizers.values():
+        assert learning_rate_at(optimizer) == 0.0  # the decay ended with the run
+    assert any("time budget: 3 of 10 epochs fit" in line for line in lines), lines
+    assert any("ended at the planned epoch 3 of 10" in line for line in lines), lines
+    last = find_checkpoint(run_dir)
+    assert last.plan["planned_epochs"] == 3
+    assert last.plan["schedules"]["gen_G"] == pytest.approx(
+        {"learning_rate": 2e-3, "constant_steps": 6.0, "decay_steps": 6.0})
+    heartbeat = read_heartbeat(run_dir)
+    assert (heartbeat["epoch"], heartbeat["step"], heartbeat["global_step"]) == (3, 0, 12)
+    assert started <= heartbeat["time"] <= time.time()
+    from painter.report import read_run, render_report
+
+    page = render_report(read_run(run_dir))
+    assert "<b>3 / 3</b><span>epochs done</span>" in page
+    assert "<b>3 of 10</b><span>epochs planned for the time budget</span>" in page
+
+    # Resumed under a budget, the run keeps its fitted schedule: the plan is done and the
+    # rate is 0 (the config's own schedule would be back at 2e-3 until epoch 5).
+    resumed = train(config, data=data8, out=run_dir, time_budget=150, resume=True, log=None,
+                    progress=False)
+    assert (resumed.epochs_completed, resumed.global_step, resumed.planned_epochs) == (3, 12, 3)
+    for optimizer in resumed.model.optimizers.values():
+        assert learning_rate_at(optimizer) == 0.0
+
+
+def test_sigterm_writes_a_checkpoint_like_ctrl_c(tmp_path, data8):
+    from painter.train.heartbeat import read_heartbeat
+
+    config_path = tmp_path / "noise.toml"
+    config_path.write_text(TINY_NOISE_TOML)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painter", "train", str(config_path), "--data", str(data8),
+         "--out", str(run_dir), "--epochs", "1000", "--steps-per-epoch", "5"],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while (read_heartbeat(run_dir) or {}).get("global_step", 0) < 1:  # the first step done
+            if process.poll() is not None:
+                pytest.fail(f"painter train ended early:\n{process.stdout.read()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("no heartbeat after the first step within 300 s")
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, output[-3000:]
+    assert "error: interrupted" in output
+    assert re.search(r"interrupted: (last )?checkpoint \S+", output), output[-3000:]
+    last = find_checkpoint(run_dir)
+    assert last.global_step >= 1 and last.global_step == 5 * last.epoch + last.step_in_epoch
+    assert "Traceback" not in output

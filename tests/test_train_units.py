@@ -76,6 +76,32 @@ def test_deadline_stops_when_a_step_and_a_checkpoint_no_longer_fit(monkeypatch):
     assert not Deadline(None).should_stop(True)
 
 
+def test_deadline_projects_the_whole_epochs_that_fit(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(budget_module.time, "monotonic", lambda: clock[0])
+    deadline = Deadline(200.0)  # margin 5 s
+    assert Deadline(None).epochs_that_fit(10) is None
+    for seconds in (30.0, 2.0, 2.0, 3.0):  # the first (tracing) is forgotten: 3 s a step
+        deadline.record_step(seconds)
+    deadline.record_epoch_end(4.0)
+    assert deadline.step_seconds() == 3.0  # one step is guarded by the slowest
+    # An epoch: 10 steps at the mean (7/3 s) + 4 s epoch end + the 5 s checkpoint guess.
+    assert deadline.epoch_seconds(10) == pytest.approx(70 / 3 + 9)
+    clock[0] = 37.0  # 163 s left, 158 s after the margin: 4 epochs of 32.3 s, not 5
+    assert deadline.epochs_that_fit(10) == 4
+    assert deadline.epochs_that_fit(10, pending=40.0) == 3  # a checkpoint still to write
+    deadline.record_checkpoint(1.0)
+    # MiFID tracking on one epoch end of two: the mean (14 s) per epoch, and the slowest's
+    # excess (10 s) kept free once for the last epoch, which is always tracked.
+    deadline.record_epoch_end(24.0)
+    per_epoch = 70 / 3 + 14 + 1
+    assert deadline.epoch_seconds(10) == pytest.approx(per_epoch)
+    clock[0] = 200.0 - 5.0 - 10.0 - 2 * per_epoch - 1.0  # room for 2 epochs and 1 s
+    assert deadline.epochs_that_fit(10) == 2
+    clock[0] = 199.0
+    assert deadline.epochs_that_fit(10) == 0
+
+
 # ---- schedule ----------------------------------------------------------------------------
 
 
@@ -89,6 +115,85 @@ def test_constant_then_linear_decay():
     assert float(restored(15)) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="Received: constant_steps=-1"):
         ConstantThenLinearDecay(1e-3, -1, 5)
+
+
+def test_schedule_fit_end_keeps_the_proportion_or_goes_on_without_a_jump():
+    schedule = ConstantThenLinearDecay(2e-4, constant_steps=50, decay_steps=50)  # 100 steps
+    # Planned after 10 steps for 30: half of them constant, then down to 0 at step 30.
+    schedule.fit_end(30, 0.5, step=10)
+    assert (schedule.constant_steps, schedule.decay_steps) == (15, 15)
+    assert [float(schedule(s)) for s in (14, 15, 29, 30, 40)] == pytest.approx(
+        [2e-4, 2e-4, 2e-4 / 15, 0.0, 0.0])
+    # Planned again at step 20, mid-decay, for an end at step 26: from the rate at step 20
+    # straight to 0 at 26 (no jump), not the proportion, which would jump.
+    before = float(schedule(20))
+    schedule.fit_end(26, 0.5, step=20)
+    assert schedule.lengths() == pytest.approx(
+        {"learning_rate": before, "constant_steps": 20, "decay_steps": 6})
+    assert float(schedule(20)) == pytest.approx(before)
+    assert float(schedule(26)) == 0.0 and float(schedule(23)) == pytest.approx(before / 2)
+    # The state round-trips (a checkpoint's plan) and as a Keras config.
+    copy = ConstantThenLinearDecay(2e-4, 50, 50)
+    copy.restore(**schedule.lengths())
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    for other in (copy, restored):
+        assert [float(other(s)) for s in (21, 24)] == [float(schedule(s)) for s in (21, 24)]
+    # Still constant but the new decay would already have begun: it begins now.
+    schedule = ConstantThenLinearDecay(1e-3, constant_steps=100, decay_steps=0)
+    schedule.fit_end(40, 0.9, step=10)
+    assert (schedule.constant_steps, schedule.decay_steps) == (10, 30)
+    assert float(schedule(10)) == pytest.approx(1e-3) and float(schedule(40)) == 0.0
+    # Decayed to 0: nothing left to fit.
+    schedule.fit_end(80, 0.5, step=45)
+    assert (schedule.constant_steps, schedule.decay_steps) == (10, 30)
+
+
+def test_budget_plan_shrinks_at_once_grows_by_a_margin_and_never_after_the_decay(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from painter.train.run import TrainingRun
+    from painter.train.schedules import adam, learning_rate_at
+
+    clock = [0.0]
+    monkeypatch.setattr(budget_module.time, "monotonic", lambda: clock[0])
+    schedule = ConstantThenLinearDecay(1e-3, constant_steps=50, decay_steps=50)  # 10 × 10 steps
+    optimizer = adam(schedule, 0.5)
+    weights = keras.Variable(np.zeros(3, "float32"))
+    optimizer.build([weights])
+    config = CycleGANConfig(epochs=10, decay_epochs=5, steps_per_epoch=10)
+    deadline = Deadline(1000.0)  # margin 20 s
+    lines = []
+    run = TrainingRun(tmp_path, config, SimpleNamespace(optimizers={"gen_G": optimizer}),
+                      tf.distribute.get_strategy(), lines.append, deadline)
+
+    def epoch_ends(seconds_per_step):
+        for _ in range(10):
+            deadline.record_step(seconds_per_step)
+            clock[0] += seconds_per_step
+        optimizer.iterations.assign_add(10)
+        run.epoch += 1
+        deadline.record_checkpoint(0.0)
+        deadline.record_epoch_end(0.0)
+        run.fit_to_budget()
+
+    epoch_ends(30.0)  # 300 s an epoch: 700 s left, less the margin, fit 2 more
+    assert run.planned_epochs == 3 and (schedule.constant_steps, schedule.decay_steps) == (15, 15)
+    assert lines == ["time budget: 3 of 10 epochs fit (about 5m00s each; planned again after "
+                     "each epoch); the learning rate decays to 0 at the last"]
+    epoch_ends(3.0)  # the mean step falls to 15.8 s: 650 s of room fit 4 more epochs
+    assert run.planned_epochs == 5  # grown to 6, less one epoch spare
+    # Mid-decay: from the rate the plan of 3 gave step 20 (10/15 of it), no jump, down to
+    # 0 at epoch 5's end, slower.
+    assert learning_rate_at(optimizer, 20) == pytest.approx(1e-3 * 10 / 15)
+    assert learning_rate_at(optimizer, 35) == pytest.approx(1e-3 * 10 / 15 / 2)
+    assert learning_rate_at(optimizer, 50) == 0.0
+    rate = learning_rate_at(optimizer, 20)
+    epoch_ends(35.0)  # slower again (mean 22.4 s): 1 more fits after epoch 3, not 2
+    assert run.planned_epochs == 4 and learning_rate_at(optimizer, 30) < rate
+    assert learning_rate_at(optimizer, 40) == 0.0
+    deadline.budget = 100_000.0
+    epoch_ends(1.0)  # plenty of time now, but the rate has decayed to 0 with epoch 4
+    assert run.planned_epochs == 4 and len(lines) == 1
 
 
 def test_cyclegan_schedule_counts_epochs_in_steps():
@@ -222,6 +327,28 @@ def test_event_writer_writes_tensorboard_scalars_and_images(tmp_path):
     assert tf.make_ndarray(found["G_loss"][2]) == pytest.approx(1.5)
     assert found["samples"][1] == "images"
     assert list(tf.make_ndarray(found["samples"][2])[:2]) == [b"8", b"8"]
+
+
+def test_heartbeat_is_written_whole_and_throttled(tmp_path):
+    from painter.train.heartbeat import HEARTBEAT_JSON, Heartbeat, read_heartbeat
+
+    clock = [100.0]
+    heartbeat = Heartbeat(tmp_path, every=5.0, clock=lambda: clock[0])
+    assert read_heartbeat(tmp_path) is None
+    before = time.time()
+    assert heartbeat.beat(epoch=0, step=0, global_step=0)
+    record = read_heartbeat(tmp_path)
+    assert set(record) == {"time", "epoch", "step", "global_step"}
+    assert before - 1 <= record["time"] <= time.time() + 1
+    clock[0] += 4.9
+    assert not heartbeat.beat(epoch=0, step=3, global_step=3)  # throttled
+    assert read_heartbeat(tmp_path)["step"] == 0
+    assert heartbeat.beat(epoch=0, step=4, global_step=4, force=True)
+    clock[0] += 5.0
+    assert heartbeat.beat(epoch=1, step=2, global_step=7)
+    assert json.loads((tmp_path / HEARTBEAT_JSON).read_text()) == {
+        **read_heartbeat(tmp_path), "epoch": 1, "step": 2, "global_step": 7}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [HEARTBEAT_JSON]  # no temp files
 
 
 # ---- strategies --------------------------------------------------------------------------

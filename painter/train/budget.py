@@ -3,7 +3,9 @@
 Kaggle stops a kernel at its time limit and keeps only what is on disk, so a run with a
 budget must stop early enough to write its final checkpoint. `Deadline` keeps running
 estimates of a step and of the work after it (epoch end, checkpoint) and says "stop"
-before a step that might not leave room for them.
+before a step that might not leave room for them. It also projects how many whole epochs
+still fit (`epochs_that_fit`), so a run can fit its learning-rate schedule to the budget
+instead of being cut in the middle of it.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class Deadline:
         self._first_step: float | None = None
         self.checkpoint_seconds = 5.0  # a guess until one is timed
         self._checkpoint_timed = False
-        self.epoch_end_seconds = 0.0
+        self.epoch_end_seconds = 0.0  # the slowest epoch end
+        self._epoch_ends: list[float] = []
 
     def left(self) -> float:
         """Seconds left (inf without a budget)."""
@@ -107,6 +110,35 @@ class Deadline:
 
     def record_epoch_end(self, seconds: float) -> None:
         self.epoch_end_seconds = max(self.epoch_end_seconds, seconds)
+        self._epoch_ends.append(seconds)
+
+    def mean_step_seconds(self) -> float:
+        """The mean of the last 100 timed steps (the first, tracing, once others exist): a
+        steadier figure for whole epochs than `step_seconds`, which guards one step."""
+        recent = self._steps[-100:]
+        return sum(recent) / len(recent) if recent else (self._first_step or 0.0)
+
+    def epoch_seconds(self, steps_per_epoch: int) -> float:
+        """What one more epoch is estimated to cost: its steps at the mean recent step, the
+        mean epoch end (samples, hooks such as MiFID tracking every k epochs) and the
+        slowest checkpoint."""
+        mean_end = sum(self._epoch_ends) / len(self._epoch_ends) if self._epoch_ends else 0.0
+        return steps_per_epoch * self.mean_step_seconds() + mean_end + self.checkpoint_seconds
+
+    def epochs_that_fit(self, steps_per_epoch: int, pending: float = 0.0) -> int | None:
+        """Whole epochs of `steps_per_epoch` steps that still fit in the budget (None
+        without one): each at `epoch_seconds`, after `pending` seconds of work already due
+        (the checkpoint of an epoch that just ended), with the margin and, once, the
+        slowest epoch end's excess over the mean (the last epoch's tracking is always
+        done) kept free."""
+        if self.budget is None:
+            return None
+        per_epoch = self.epoch_seconds(steps_per_epoch)
+        mean_end = sum(self._epoch_ends) / len(self._epoch_ends) if self._epoch_ends else 0.0
+        room = self.left() - pending - self.margin - (self.epoch_end_seconds - mean_end)
+        if per_epoch <= 0:
+            return 0 if room <= 0 else 10**9  # nothing measured costs anything: no limit
+        return max(0, math.floor(room / per_epoch))
 
     def should_stop(self, last_step_of_epoch: bool) -> bool:
         """True when another step, and what must follow it, might not fit in the budget."""

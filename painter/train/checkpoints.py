@@ -1,7 +1,8 @@
 """Checkpoints of a training run: one folder per checkpoint, written atomically.
 
     checkpoints/step_00001200/
-        manifest.json          family, architecture, weight shapes, epoch, step, metrics
+        manifest.json          family, architecture, weight shapes, epoch, step, metrics,
+                               the plan fitted to a time budget (if any)
         gen_G.weights.h5 …     one Keras weights file per network (`save_weights`)
         optimizers.npz         every optimizer variable and the seed-generator states
 
@@ -69,6 +70,8 @@ class CheckpointInfo:
         steps_per_epoch: the run's steps per epoch when it was written (0 if unknown).
         created: local time it was written, ISO 8601.
         metrics: the metrics of its last epoch (plus what epoch hooks added, e.g. MiFID).
+        plan: what a time budget fitted, {} without one: `planned_epochs` and, per
+            optimizer, the learning-rate schedule's `constant_steps` and `decay_steps`.
     """
 
     path: Path
@@ -80,6 +83,7 @@ class CheckpointInfo:
     created: str
     metrics: dict
     steps_per_epoch: int = 0
+    plan: dict = dataclasses.field(default_factory=dict)
 
     @property
     def numbered(self) -> bool:
@@ -121,6 +125,7 @@ def _info(path: Path, manifest: dict) -> CheckpointInfo:
         created=manifest.get("created", ""),
         metrics=dict(manifest.get("metrics", {})),
         steps_per_epoch=int(manifest.get("steps_per_epoch", 0)),
+        plan=dict(manifest.get("plan") or {}),
     )
 
 
@@ -199,6 +204,7 @@ def save_checkpoint(
     metrics: dict | None = None,
     name: str | None = None,
     keep: int = 0,
+    plan: dict | None = None,
 ) -> Path:
     """Writes a checkpoint of `model` (a CycleGAN or NoiseGAN) atomically.
 
@@ -212,6 +218,7 @@ def save_checkpoint(
             `step_{global_step:08d}` checkpoint.
         keep: with numbered checkpoints, keep only the last `keep` (0 keeps all). Named
             ones are never pruned.
+        plan: what a time budget fitted (`CheckpointInfo.plan`), recorded as given.
 
     Returns:
         The checkpoint folder.
@@ -235,6 +242,8 @@ def save_checkpoint(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
     }
+    if plan:
+        manifest["plan"] = plan
     with atomic_dir(path, force=True) as temp:
         for key, network in model.networks.items():
             network.save_weights(str(temp / f"{key}.weights.h5"))

@@ -20,7 +20,7 @@ from painter.io import atomic_path
 HISTORY_CSV = "history.csv"
 LOSS_PNG = "loss.png"
 # Columns that are bookkeeping, not curves.
-NOT_PLOTTED = ("epoch", "step", "seconds")
+NOT_PLOTTED = ("epoch", "step", "seconds", "planned_epochs")
 
 _COLOURS = [
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),

@@ -5,6 +5,8 @@
         checkpoints/step_…/      the last `keep_checkpoints` (see `checkpoints.py`)
         checkpoints/best/        kept by an epoch hook that tracks a score (issue 8)
         history.csv              one row per epoch: epoch, step, seconds, lr, losses, …
+                                 (and planned_epochs under a time budget)
+        heartbeat.json           time, epoch, step, global_step: a sign of life (`heartbeat`)
         loss.png                 every column of history.csv against the epoch
         samples/epoch_NNN.png    fixed photos and gen_G's translations (or fixed latents)
         logs/                    TensorBoard scalars and sample images
@@ -13,6 +15,12 @@ The loop is Keras' own compiled train function (the model's `train_step` under t
 strategy), called one step at a time, so a run can stop between any two steps: for a time
 budget, on Ctrl-C (both write a checkpoint first), or on a NaN/Inf loss (which writes
 none, keeping the last good one).
+
+Under a time budget, each epoch's end projects the whole epochs that still fit (measured
+step, epoch-end and checkpoint times: `Deadline.epochs_that_fit`), at most `epochs`, and
+fits the learning-rate schedule to them: the config's constant:decay proportion over the
+planned epochs, the decay ending with the last one, where the run then stops. The plan is
+kept in each checkpoint's manifest, so a resumed run goes on with the same schedule.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from painter.errors import CheckpointError, TrainingError, UsageError
 from painter.io import atomic_path
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
+from painter.train.heartbeat import HEARTBEAT_JSON, Heartbeat
 from painter.train.history import HISTORY_CSV, LOSS_PNG, plot_history, read_history, write_history
 from painter.train.strategy import (
     describe_strategy,
@@ -42,6 +51,7 @@ from painter.train.strategy import (
     pick_strategy,
     replicas_agree,
     tf_config_worker,
+    workers_min,
 )
 from painter.train.tracking import PHOTO_SPLIT_JSON
 
@@ -52,7 +62,7 @@ SAMPLES_DIR = "samples"
 LOGS_DIR = "logs"
 # What `--force` clears in an existing run directory; anything else there is left alone.
 RUN_ENTRIES = (CONFIG_TOML, DATA_JSON, ckpt.CHECKPOINTS_DIR, HISTORY_CSV, LOSS_PNG, SAMPLES_DIR, LOGS_DIR,
-               PHOTO_SPLIT_JSON)
+               PHOTO_SPLIT_JSON, HEARTBEAT_JSON)
 
 
 @dataclasses.dataclass
@@ -67,9 +77,12 @@ class RunResult:
         history: the rows of history.csv.
         epochs_completed: epochs finished, resumed ones included.
         global_step: optimizer steps since the run began.
-        stopped: "completed", or "time_budget" when the budget ended it early.
+        stopped: "completed", or "time_budget" when the budget ended it before `epochs`
+            (at the planned epoch, or mid-epoch when even that did not fit).
         last_checkpoint: the newest checkpoint folder (None if none was written).
         resumed_from: the checkpoint a `--resume` started from, else None.
+        planned_epochs: the epochs the time budget was planned to fit (None without a
+            budget).
     """
 
     run_dir: Path
@@ -81,6 +94,7 @@ class RunResult:
     stopped: str
     last_checkpoint: Path | None
     resumed_from: Path | None = None
+    planned_epochs: int | None = None
 
 
 class TrainingRun:
@@ -95,18 +109,24 @@ class TrainingRun:
     Attributes:
         run_dir, config, model, strategy, history, log: as their names say.
         deadline: the run's `Deadline` (`deadline.left()` seconds remain).
+        planned_epochs: the epoch the run ends with: `config.epochs`, or fewer where a
+            time budget fits fewer (`fit_to_budget`).
+        heartbeat: the run's `Heartbeat` once the run directory exists, else None.
     """
 
-    def __init__(self, run_dir, config, model, strategy, log, deadline):
+    def __init__(self, run_dir, config, model, strategy, log, deadline, heartbeat=None):
         self.run_dir = Path(run_dir)
         self.config = config
         self.model = model
         self.strategy = strategy
         self.log = log
         self.deadline = deadline
+        self.heartbeat = heartbeat
         self.history: list[dict] = []
         self.epoch = 0  # epochs completed
         self.step_in_epoch = 0
+        self.planned_epochs = config.epochs
+        self._plan_logged = False
         self.last_logs: dict[str, float] = {}
         self.last_checkpoint: Path | None = None
 
@@ -129,11 +149,85 @@ class TrainingRun:
             metrics=self.last_logs if metrics is None else metrics,
             name=name,
             keep=self.config.keep_checkpoints,
+            plan=self.plan(),
         )
         self.deadline.record_checkpoint(time.monotonic() - started)
         if name is None:
             self.last_checkpoint = path
         return path
+
+    def beat(self, force: bool = False) -> None:
+        """Rewrites heartbeat.json (throttled unless `force`)."""
+        if self.heartbeat is not None and (force or self.heartbeat.due()):
+            self.heartbeat.beat(self.epoch, self.step_in_epoch, self.global_step, force=True)
+
+    # ---- fitting the schedule to a time budget ----
+
+    def plan(self) -> dict:
+        """What the time budget fitted, for the checkpoint manifest ({} without a budget)."""
+        if self.deadline.budget is None:
+            return {}
+        from painter.train.schedules import decaying_schedules
+
+        return {
+            "planned_epochs": self.planned_epochs,
+            "schedules": {
+                name: schedule.lengths()
+                for name, schedule in decaying_schedules(self.model.optimizers).items()
+            },
+        }
+
+    def restore_plan(self, plan: dict) -> None:
+        """Goes on with the plan a checkpoint recorded (`plan`): its epochs (at most the
+        config's) and each schedule as it was."""
+        from painter.train.schedules import decaying_schedules
+
+        self.planned_epochs = min(int(plan.get("planned_epochs", self.config.epochs)),
+                                  self.config.epochs)
+        stored = plan.get("schedules", {})
+        for name, schedule in decaying_schedules(self.model.optimizers).items():
+            if name in stored:
+                schedule.restore(**stored[name])
+
+    def fit_to_budget(self) -> None:
+        """At an epoch's end under a time budget: plans the epochs that still fit (at most
+        the config's; the same on every worker) and fits each decaying learning-rate
+        schedule to end at the last of them (`ConstantThenLinearDecay.fit_end`)."""
+        from painter.train.schedules import decaying_schedules
+
+        steps = self.config.steps_per_epoch
+        # Called before this epoch's own checkpoint is written.
+        fits = self.deadline.epochs_that_fit(steps, pending=self.deadline.checkpoint_seconds)
+        projected = workers_min(self.strategy, self.epoch + fits)
+        schedules = decaying_schedules(self.model.optimizers)
+        step = self.global_step
+        if projected < self.planned_epochs:
+            planned = projected  # shrinks as soon as the plan no longer fits
+        elif projected >= self.planned_epochs + 2 and not any(
+            s.rate_at(step) <= 0 for s in schedules.values()
+        ):
+            # Grows only by a clear margin, keeping one epoch spare, so that the noise of
+            # the estimates does not move the schedule back and forth (and not once the
+            # rate has decayed to 0: epochs at a rate of 0 would change nothing).
+            planned = min(self.config.epochs, projected - 1)
+        else:
+            return
+        if planned == self.planned_epochs:
+            return
+        self.planned_epochs = planned
+        epochs = self.config.epochs
+        decay_fraction = min(max(getattr(self.config, "decay_epochs", 0), 0), epochs) / epochs
+        end_step = step + (planned - self.epoch) * steps - self.step_in_epoch
+        for schedule in schedules.values():
+            schedule.fit_end(end_step, decay_fraction, step)
+        if not self._plan_logged:  # later changes show in the epoch lines ("epoch 7/41")
+            self._plan_logged = True
+            self.log(
+                f"time budget: {planned} of {epochs} epochs fit (about "
+                f"{format_duration(self.deadline.epoch_seconds(steps))} each; planned again "
+                "after each epoch)"
+                + ("; the learning rate decays to 0 at the last" if schedules else "")
+            )
 
 
 EpochHook = Callable[[TrainingRun, int, dict], None]
@@ -474,7 +568,7 @@ def train(
         tracking.write(run_dir)
         epoch_hooks = (*epoch_hooks, *tracking.hooks)
 
-    run = TrainingRun(run_dir, config, model, chosen, log, deadline)
+    run = TrainingRun(run_dir, config, model, chosen, log, deadline, Heartbeat(run_dir))
     if resume_from:
         run.epoch, run.step_in_epoch = resume_from.epoch, resume_from.step_in_epoch
         if run.step_in_epoch >= steps:  # stopped after an epoch's last step
@@ -486,6 +580,13 @@ def train(
             f"resumed from {resume_from.path} (epoch {run.epoch}, step {run.step_in_epoch} "
             f"of the next, global step {run.global_step})"
         )
+        if resume_from.plan and budget is not None:
+            run.restore_plan(resume_from.plan)
+            log(f"time budget: going on with the plan of {run.planned_epochs} epochs "
+                "until this run's first epoch ends")
+        elif resume_from.plan:
+            log(f"no --time-budget: the config's schedule for {config.epochs} epochs replaces "
+                f"the one fitted to {resume_from.plan.get('planned_epochs')} epochs")
     if not resume_from:
         # A hook may score the untrained model first (`MiFIDTracker.start`): the bar every
         # tracked epoch must beat to become `best`.
@@ -507,8 +608,10 @@ def train(
     model.make_train_function()
     stopped = "completed"
     steps_since_checkpoint = 0
+    first_step_done = False
+    run.beat(force=True)
     try:
-        while run.epoch < config.epochs:
+        while run.epoch < run.planned_epochs:
             epoch_started = time.monotonic()
             model.reset_metrics()
             progress_bar = _Progress(steps, [m.name for m in model.metrics], progress)
@@ -526,6 +629,9 @@ def train(
                 run.last_logs = logs
                 _finite_or_raise(logs, run)
                 progress_bar.update(run.step_in_epoch, logs)
+                # The first step (tracing, compiling) is the slowest: say it is done.
+                run.beat(force=not first_step_done)
+                first_step_done = True
                 for hook in step_hooks:
                     hook(run, run.global_step, logs)
             if stopped != "completed":
@@ -549,6 +655,17 @@ def train(
             f"time budget: stopped at epoch {run.epoch + 1}, step {run.step_in_epoch} with "
             f"{format_duration(max(deadline.left(), 0))} left; checkpoint {run.last_checkpoint}"
         )
+    elif run.epoch < config.epochs:
+        stopped = "time_budget"
+        from painter.train.schedules import learning_rate_at
+
+        rate = learning_rate_at(next(iter(model.optimizers.values())))
+        log(
+            f"time budget: ended at the planned epoch {run.epoch} of {config.epochs} with "
+            f"{format_duration(max(deadline.left(), 0))} left (learning rate {rate:.3g}); "
+            f"checkpoint {run.last_checkpoint}"
+        )
+    run.beat(force=True)
     return RunResult(
         run_dir=run_dir,
         config=config,
@@ -559,15 +676,17 @@ def train(
         stopped=stopped,
         last_checkpoint=run.last_checkpoint,
         resumed_from=resume_from.path if resume_from else None,
+        planned_epochs=run.planned_epochs if budget is not None else None,
     )
 
 
 def _end_epoch(run: TrainingRun, writer, fixed_inputs, epoch_started: float, hooks) -> None:
-    """Row, samples, TensorBoard, hooks, history files, checkpoint: in that order, so the
-    checkpoint's manifest carries what the hooks added."""
+    """Row, samples, TensorBoard, hooks, the budget's plan, history files, checkpoint: in
+    that order, so the checkpoint's manifest carries what the hooks added and the plan."""
     from painter.train.schedules import learning_rate_at
     from painter.viz import save_image_grid
 
+    run.beat(force=True)
     ended = time.monotonic()
     epoch = run.epoch + 1
     logs = {name: float(np.asarray(m.result())) for name, m in zip(
@@ -588,15 +707,19 @@ def _end_epoch(run: TrainingRun, writer, fixed_inputs, epoch_started: float, hoo
     writer.scalars({k: v for k, v in row.items() if k not in ("epoch", "step")}, step=epoch)
     writer.images("samples", images, step=epoch)
     writer.flush()
+    run.epoch, run.step_in_epoch = epoch, 0
+    run.deadline.record_epoch_end(time.monotonic() - ended)
+    if run.deadline.budget is not None:
+        run.fit_to_budget()
+        row["planned_epochs"] = run.planned_epochs
     run.history.append(row)
     write_history(run.history, run.run_dir / HISTORY_CSV)
     plot_history(run.history, run.run_dir / LOSS_PNG)
-    run.epoch, run.step_in_epoch = epoch, 0
     run.last_logs = {k: v for k, v in row.items() if isinstance(v, (int, float))}
-    run.deadline.record_epoch_end(time.monotonic() - ended)
     run.save_checkpoint()
+    run.beat(force=True)
     values = "  ".join(f"{k}={v:.4g}" for k, v in logs.items())
-    run.log(f"epoch {epoch}/{run.config.epochs}: {values}  ({format_duration(row['seconds'])})")
+    run.log(f"epoch {epoch}/{run.planned_epochs}: {values}  ({format_duration(row['seconds'])})")
 
 
 # ---- after training ------------------------------------------------------------------

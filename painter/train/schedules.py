@@ -12,6 +12,10 @@ from painter.train.replica import ReplicaLossScaleOptimizer
 class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Zhu et al.'s schedule: constant, then linearly down to 0, counted in optimizer steps.
 
+    The constant rate and where the decay starts and ends are variables that a compiled
+    train step reads, so `fit_end` can move the decay (to end where a time budget does)
+    without tracing the step again.
+
     Args:
         initial_learning_rate: the rate of the constant part.
         constant_steps: steps at `initial_learning_rate` (≥ 0).
@@ -19,7 +23,7 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             rate constant throughout).
     """
 
-    def __init__(self, initial_learning_rate: float, constant_steps: int, decay_steps: int):
+    def __init__(self, initial_learning_rate: float, constant_steps: float, decay_steps: float):
         if initial_learning_rate < 0:
             raise ValueError(
                 "`initial_learning_rate` must be >= 0. "
@@ -31,22 +35,95 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
                 f"Received: constant_steps={constant_steps}, decay_steps={decay_steps}"
             )
         self.initial_learning_rate = float(initial_learning_rate)
-        self.constant_steps = int(constant_steps)
-        self.decay_steps = int(decay_steps)
+        self._rate = keras.Variable(
+            self.initial_learning_rate, dtype="float32", trainable=False, name="constant_rate"
+        )
+        # The decay's start and end (not its length), so the rate is exactly 0 from the end
+        # on whatever float32 rounds.
+        self._start = keras.Variable(
+            float(constant_steps), dtype="float32", trainable=False, name="decay_start_step"
+        )
+        self._end = keras.Variable(
+            float(constant_steps) + float(decay_steps), dtype="float32", trainable=False,
+            name="decay_end_step",
+        )
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the constant part (the initial rate until `fit_end` lowers it)."""
+        return float(ops.convert_to_numpy(self._rate))
+
+    @property
+    def constant_steps(self) -> float:
+        return float(ops.convert_to_numpy(self._start))
+
+    @property
+    def decay_steps(self) -> float:
+        return float(ops.convert_to_numpy(self._end)) - self.constant_steps
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        if not self.decay_steps:
-            return ops.full((), self.initial_learning_rate, "float32")
-        decayed = (step - self.constant_steps) / float(self.decay_steps)
-        return self.initial_learning_rate * (1.0 - ops.clip(decayed, 0.0, 1.0))
+        start = ops.cast(self._start, "float32")
+        end = ops.cast(self._end, "float32")
+        left = ops.clip((end - step) / ops.maximum(end - start, 1e-6), 0.0, 1.0)
+        return ops.cast(self._rate, "float32") * ops.where(end > start, left, 1.0)
+
+    def rate_at(self, step: int) -> float:
+        """The rate at `step`, as a float."""
+        return float(ops.convert_to_numpy(self(step)))
+
+    def lengths(self) -> dict[str, float]:
+        """The schedule as it now is: `learning_rate` (of the constant part),
+        `constant_steps`, `decay_steps`; `restore` takes it back."""
+        return {"learning_rate": self.learning_rate, "constant_steps": self.constant_steps,
+                "decay_steps": self.decay_steps}
+
+    def restore(self, learning_rate: float, constant_steps: float, decay_steps: float) -> None:
+        """Sets the schedule to what `lengths` returned (e.g. from a checkpoint)."""
+        self._rate.assign(float(learning_rate))
+        self._start.assign(float(constant_steps))
+        self._end.assign(float(constant_steps) + float(decay_steps))
+
+    def fit_end(self, end_step: float, decay_fraction: float, step: int) -> None:
+        """Moves the decay so that the rate reaches 0 at `end_step`, with no jump at `step`
+        (the next step to run).
+
+        While the rate is still constant and the new decay would start at or after
+        `step`, the decay spans `decay_fraction` of the steps up to `end_step`, as the
+        config's constant:decay proportion asks. Otherwise (the rate already decays, or
+        the new decay would have begun) the rate goes down linearly from its value at
+        `step` to 0 at `end_step`. Nothing changes once the rate is 0 or `end_step` is not
+        after `step`.
+        """
+        now = self.rate_at(step)
+        if now <= 0 or end_step <= step:
+            return
+        start = end_step * (1.0 - min(max(decay_fraction, 0.0), 1.0))
+        if step > self.constant_steps or start < step:
+            self._rate.assign(now)
+            start = step
+        self._start.assign(float(start))
+        self._end.assign(float(end_step))
 
     def get_config(self):
+        # The schedule as it now is: after `fit_end`, its constant rate may be lower.
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": self.learning_rate,
             "constant_steps": self.constant_steps,
             "decay_steps": self.decay_steps,
         }
+
+
+def decaying_schedules(optimizers: dict) -> dict[str, ConstantThenLinearDecay]:
+    """The `ConstantThenLinearDecay` of each optimizer that runs on one, by the optimizer's
+    key (inside a loss-scaling wrapper too)."""
+    found = {}
+    for name, optimizer in optimizers.items():
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        rate = getattr(inner, "_learning_rate", None)
+        if isinstance(rate, ConstantThenLinearDecay):
+            found[name] = rate
+    return found
 
 
 def cyclegan_schedule(config, steps_per_epoch: int) -> ConstantThenLinearDecay:

@@ -284,6 +284,20 @@ def replicas_agree(strategy, flag: bool) -> bool:
     return bool(float(total) > 0)
 
 
+def workers_min(strategy, value: int) -> int:
+    """The smallest of every worker's `value`; `value` itself outside multi-worker training.
+
+    Like `replicas_agree`, for a count taken from a local clock (the epochs a time budget
+    leaves): every worker must plan the same number of steps and the same schedule.
+    """
+    if worker_info(strategy)[1] <= 1:
+        return value
+    tf = _tf()
+    per_replica = strategy.run(lambda: tf.constant([float(value)]))
+    gathered = strategy.gather(per_replica, axis=0)
+    return int(min(float(v) for v in gathered.numpy().reshape(-1)))
+
+
 def jit_allowed(strategy) -> bool:
     """Whether Keras may XLA-compile the train step under `strategy`.
 

@@ -454,7 +454,7 @@ class MiFIDTracker:
         return row
 
     def __call__(self, run, epoch: int, logs: dict) -> None:
-        if epoch and not self.due(epoch, run.config.epochs):
+        if epoch and not self.due(epoch, run.planned_epochs):
             return
         from painter.train import checkpoints as ckpt
 
