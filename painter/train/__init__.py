@@ -2,11 +2,13 @@
 
 - `run`: `train(config, *, data, out, …) -> RunResult`, `load_generator(run_dir,
   checkpoint)`, `list_checkpoints(run_dir)`, hooks (`TrainingRun`)
-- `strategy`: `pick_strategy(name)` (TPU, multi-worker, several GPUs, default)
+- `strategy`: `pick_strategy(name)` (TPU, multi-worker, several GPUs, default; a forced
+  TPU or GPU strategy that TensorFlow cannot give is an `AcceleratorError`)
 - `cyclegan`: `CycleGAN` (gen_G, gen_F, disc_X, disc_Y), `build_cyclegan`
 - `noise_gan`: `NoiseGAN`, `build_noise_gan`
-- `pool`: `ImagePool`; `schedules`: `ConstantThenLinearDecay`; `budget`: `parse_duration`
-- `checkpoints`, `history`: the files of a run directory
+- `pool`: `ImagePool`; `schedules`: `ConstantThenLinearDecay` (fitted to a time budget);
+  `budget`: `parse_duration`, `Deadline`
+- `checkpoints`, `history`, `heartbeat`: the files of a run directory
 
 The model modules import TensorFlow; this package's top level does not.
 """
