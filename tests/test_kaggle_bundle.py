@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 from slugify import slugify  # the kaggle client's own dependency, as its push uses it
 
+from painter.config import load_config
 from painter.kaggle import bundle as kbundle
+from painter.train.budget import format_duration
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,24 +79,73 @@ def test_bundle_folders_and_metadata(tmp_path, run_cli, fake_wheel, empty_cache,
     assert meta["id"] == "alice/painter-monet"
 
     script = (kernel / "painter_kernel.py").read_text()
-    budget = kbundle.ACCELERATORS[accelerator]["time_budget"]
     assert 'CONFIG = "quick"\n' in script
-    assert f'TIME_BUDGET = "{budget}"\n' in script
+    assert 'TIME_BUDGET = ""\n' in script and 'SMOKE = "0"\n' in script
     assert f'ACCELERATOR = "{accelerator}"\n' in script
     settings = kbundle.ACCELERATORS[accelerator]["settings"]
     assert f'SETTINGS = "{settings}"\n' in script
+    budget = kbundle.kernel_budget(accelerator, load_config("quick"))
+    assert f"BUDGET = {json.dumps(budget.to_kernel())}\n" in script
     compile(script, "painter_kernel.py", "exec")
     assert "no FID weights" in stdout
+    # The split is printed: training is what the cap leaves.
+    assert f"run-time budget on {accelerator} (cap 5h00m00s):" in stdout
+    assert re.search(rf"^  training +{format_duration(budget.train)}  ", stdout, re.M)
+    tpu_warning = [line for line in err.splitlines() if "TPU" in line]
+    if accelerator == "tpu":
+        assert len(tpu_warning) == 1 and "sees the TPU" in tpu_warning[0]
+        assert "tensorflow-cpu" in tpu_warning[0] and "--accelerator gpu" in tpu_warning[0]
+    else:
+        assert not tpu_warning
 
 
-def test_time_budgets_stay_below_kaggle_limits():
-    from painter.train.budget import parse_duration
+SHIPPED = ("cyclegan", "cyclegan_unet", "noise_gan", "quick", "cpu_proof")
 
-    limits = {"gpu": 12 * 3600, "tpu": 9 * 3600, "none": 12 * 3600}
-    for accelerator, settings in kbundle.ACCELERATORS.items():
-        budget = parse_duration(settings["time_budget"])
-        # an hour at least is left for install, 7,038 images and the MiFID
-        assert budget <= limits[accelerator] - 3600, accelerator
+
+@pytest.mark.parametrize("accelerator", sorted(kbundle.ACCELERATORS))
+def test_every_budget_fits_the_five_hour_cap_with_its_margin(accelerator):
+    cap = 5 * 3600
+    for name in SHIPPED:
+        budget = kbundle.kernel_budget(accelerator, load_config(name))
+        assert budget.cap == cap
+        assert budget.margin >= 15 * 60  # Kaggle's own start and output saving, and misses
+        parts = budget.install + budget.train + budget.generate + budget.check + budget.score
+        assert parts + budget.margin <= cap + 1e-6, (accelerator, name)
+        assert min(budget.install, budget.generate, budget.check, budget.score) > 0
+        # 7,038 images can never be written faster than the per-image floor.
+        assert budget.generate >= 7038 * kbundle.SPEEDS[accelerator].image_seconds
+        if accelerator == "gpu":  # what the default kernel is for: hours of training
+            assert budget.train >= 3.5 * 3600, name
+
+
+def test_the_zip_estimate_grows_with_the_generator():
+    small = kbundle.kernel_budget("gpu", gflops=1.0)
+    large = kbundle.kernel_budget("gpu", gflops=100.0)
+    assert large.generate > small.generate and large.train < small.train
+    # ResNet-9 at 256 px: about 99 GFLOP an image, from its layers.
+    assert 90 < kbundle.generator_gflops(load_config("cyclegan")) < 110
+
+
+def test_a_config_too_slow_to_write_its_zip_on_the_cpu_is_refused(tmp_path, run_cli, fake_wheel,
+                                                                   empty_cache):
+    budget = kbundle.kernel_budget("none", load_config("cyclegan"))
+    assert budget.train < kbundle.MIN_TRAINING_SECONDS
+    out = tmp_path / "bundle"
+    code, stdout, err = run_cli("kaggle", "bundle", out, "--accelerator", "none", "--wheel", fake_wheel)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: cyclegan on none: writing 7,038 images takes about ")
+    assert "--accelerator gpu" in err and not out.exists()
+
+
+def test_smoke_bundle(tmp_path, run_cli, fake_wheel, empty_cache):
+    code, stdout, err = run_cli(
+        "kaggle", "bundle", tmp_path / "bundle", "--smoke", "--username", "a", "--wheel", fake_wheel,
+    )
+    assert code == 0, err
+    script = (tmp_path / "bundle" / "kernel" / "painter_kernel.py").read_text()
+    assert 'SMOKE = "1"\n' in script
+    assert "smoke run: 1 epoch of 20 steps" in stdout
 
 
 @pytest.mark.parametrize("accelerator", sorted(kbundle.ACCELERATORS))
@@ -121,6 +173,8 @@ def test_custom_config_and_cached_weights_go_in(tmp_path, fake_wheel, empty_cach
     assert (result.dataset / "configs" / "mine.toml").read_text() == config.read_text()
     script = (result.kernel / "painter_kernel.py").read_text()
     assert 'CONFIG = "mine"\n' in script and 'TIME_BUDGET = "2h"\n' in script
+    mine = kbundle.kernel_budget("gpu", load_config(config))
+    assert f"BUDGET = {json.dumps(mine.to_kernel())}\n" in script
 
 
 def test_no_username_leaves_a_placeholder(tmp_path, fake_wheel, empty_cache, monkeypatch):

@@ -7,6 +7,12 @@
 Upload the dataset once (`painter kaggle push OUT_DIR`, or `kaggle datasets create -p
 OUT_DIR/dataset`), then push the kernel; it installs the wheel with `pip install
 --no-deps` over Kaggle's own TensorFlow/Keras and needs no internet.
+
+The kernel must end inside the competition's 5-hour run-time cap. `kernel_budget` splits it
+per accelerator: a safety margin, conservative estimates of installing, writing 7,038
+images (from the config's generator FLOPs), checking and scoring them, and training gets
+the rest; the kernel carries the split (its BUDGET) and recomputes the training budget
+from its own start time.
 """
 
 from __future__ import annotations
@@ -34,21 +40,156 @@ KERNEL_FILE = "painter_kernel.py"
 USERNAME_PLACEHOLDER = "your-kaggle-username"
 KERNEL_TEMPLATE = Path(__file__).with_name("kernel_script.py")
 
-# Kaggle's session limits are 12 h (GPU or CPU) and 9 h (TPU). The training budget leaves
-# time for installing, writing 7,038 images and scoring them (minutes on an accelerator,
-# about an hour on Kaggle's 4 CPU cores).
 # `settings` are `painter train --set` overrides for the accelerator: a TPU v5e-8 has 8
 # replicas, so the global batch must split 8 ways (the shipped configs' 4 does not), and
 # both accelerators train in mixed precision (float16 with loss scaling on the T4s,
 # bfloat16 on the TPU; losses stay float32). PAINTER_TRAIN_ARGS can override them again.
 ACCELERATORS = {
     "gpu": {"enable_gpu": True, "enable_tpu": False, "machine_shape": "NvidiaTeslaT4",
-            "time_budget": "10h30m", "settings": "mixed_precision=mixed_float16"},
+            "settings": "mixed_precision=mixed_float16"},
     "tpu": {"enable_gpu": False, "enable_tpu": True, "machine_shape": "TpuV5E8",
-            "time_budget": "7h30m", "settings": "batch_size=8 mixed_precision=mixed_bfloat16"},
-    "none": {"enable_gpu": False, "enable_tpu": False, "machine_shape": None,
-             "time_budget": "10h", "settings": ""},
+            "settings": "batch_size=8 mixed_precision=mixed_bfloat16"},
+    "none": {"enable_gpu": False, "enable_tpu": False, "machine_shape": None, "settings": ""},
 }
+TPU_WARNING = (
+    "warning: TPU training needs a TensorFlow that sees the TPU; Kaggle's TPU image ships "
+    "tensorflow-cpu, so this kernel will stop with an error there: use --accelerator gpu"
+)
+
+# The competition's Code Requirements limit a notebook that is to be submitted to 5 hours of
+# run time (README, "The 5-hour cap"); no different CPU limit was found, so every
+# accelerator gets the same cap.
+RUN_TIME_CAP = 5 * 3600.0
+KAGGLE_PHOTOS = 7038
+KAGGLE_MONETS = 300
+# Kaggle's own start and the saving of /kaggle/working, and whatever the estimates miss.
+SAFETY_MARGIN = 20 * 60.0
+# pip install of the wheel, the TensorFlow probe, the weights import, the training
+# process's start: about 30 s on 2 CPU cores here, counted 10× over.
+INSTALL_SECONDS = 5 * 60.0
+# `painter check` decodes 7,000 JPEGs at 1/8 scale: 4 s on 2 CPU cores here (with start-up).
+CHECK_SECONDS = 3 * 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Speed:
+    """How fast the steps after training run on one accelerator (conservative).
+
+    Attributes:
+        generator_gflops: float32 generator inference, GFLOP/s sustained (`painter generate`
+            builds the generator in float32, on one device).
+        image_seconds: per image, what runs beside the generator whatever its size: decoding
+            and resizing the photo, JPEG encoding, zip writing.
+        score_images: images per second through the FID Inception, decoding included.
+    """
+
+    generator_gflops: float
+    image_seconds: float
+    score_images: float
+
+
+# Sources: docs/BENCHMARKS.md. bench_generate: the cheapest generator writes 17 images/s on
+# 2 CPU cores with writing on threads beside it, so 0.06 s an image is the floor on any
+# machine (Kaggle's GPU and TPU hosts have at least as many cores). bench_score: 8.08
+# images/s through the FID Inception on 2 CPU cores (5.7 GFLOP an image: 46 GFLOP/s).
+# - gpu: one T4 in float32, 8.1 TFLOP/s peak, counted at 10 % (0.8 TFLOP/s); the Inception
+#   at 5× the 2-core CPU rate.
+# - tpu: TensorFlow cannot place the generator on the TPU outside a TPUStrategy, so it runs
+#   on the host CPU: counted as 4× the 2-core rate (the host has far more cores).
+# - none: Kaggle's 4-core CPU machine, counted as the 2-core rate measured here.
+SPEEDS = {
+    "gpu": Speed(generator_gflops=800.0, image_seconds=0.06, score_images=40.0),
+    "tpu": Speed(generator_gflops=160.0, image_seconds=0.06, score_images=16.0),
+    "none": Speed(generator_gflops=40.0, image_seconds=0.06, score_images=8.0),
+}
+# Below this much training, a kernel is not worth building.
+MIN_TRAINING_SECONDS = 10 * 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelBudget:
+    """How a kernel spends the run-time cap on one accelerator, in seconds.
+
+    `train` is what is left; the kernel recomputes it from its own clock when training
+    starts (the time already spent replaces `install`), and leaves out `score` when it
+    will not score (no weights).
+    """
+
+    accelerator: str
+    cap: float
+    margin: float
+    install: float
+    generate: float
+    check: float
+    score: float
+
+    @property
+    def train(self) -> float:
+        return self.cap - self.margin - self.install - self.generate - self.check - self.score
+
+    def to_kernel(self) -> dict:
+        """The BUDGET dict the kernel script carries."""
+        return {key: round(getattr(self, key)) for key in
+                ("cap", "margin", "install", "generate", "check", "score")}
+
+    def lines(self) -> list[str]:
+        """The split, one line a part, for `painter kaggle bundle` to print."""
+        from painter.train.budget import format_duration as clock
+
+        rows = [
+            ("install, probe, weights", self.install, "estimate"),
+            ("training", self.train, "what is left; the kernel recomputes it from its own start"),
+            (f"images.zip ({KAGGLE_PHOTOS:,} photos)", self.generate, "estimate"),
+            ("painter check", self.check, "estimate"),
+            ("MiFID score", self.score, "estimate; skipped when the time left does not cover it"),
+            ("safety margin", self.margin, ""),
+        ]
+        head = f"run-time budget on {self.accelerator} (cap {clock(self.cap)}):"
+        return [head] + [f"  {name:<26}{clock(seconds):>9}" + (f"  ({why})" if why else "")
+                         for name, seconds, why in rows]
+
+
+def generator_gflops(config) -> float:
+    """Forward GFLOPs of one image through the config's generator (photo → Monet, or
+    latent → image for a noise GAN)."""
+    from painter.models.flops import model_flops
+
+    if config.family == "cyclegan":
+        from painter.models.generators import build_generator
+
+        model = build_generator(config, name="gen_G")
+    else:
+        from painter.models.noise_gan import noise_generator
+
+        model = noise_generator(config, name="noise_generator")
+    return model_flops(model) / 1e9
+
+
+def kernel_budget(accelerator: str, config=None, *, gflops: float | None = None) -> KernelBudget:
+    """The run-time split of a kernel training `config` (a Config; default the shipped
+    "cyclegan") on `accelerator`, from the `SPEEDS` estimates.
+
+    Args:
+        accelerator: "gpu", "tpu" or "none".
+        config: the config the kernel trains; its generator's FLOPs set the zip's cost.
+        gflops: the generator's forward GFLOPs instead of building it from `config`.
+    """
+    _check_accelerator(accelerator)
+    if gflops is None:
+        gflops = generator_gflops(config if config is not None else load_config("cyclegan"))
+    speed = SPEEDS[accelerator]
+    per_image = speed.image_seconds + gflops / speed.generator_gflops
+    return KernelBudget(
+        accelerator=accelerator,
+        cap=RUN_TIME_CAP,
+        margin=SAFETY_MARGIN,
+        install=INSTALL_SECONDS,
+        generate=KAGGLE_PHOTOS * per_image + 60.0,  # + building the model, loading weights
+        check=CHECK_SECONDS,
+        score=(KAGGLE_PHOTOS + KAGGLE_MONETS) / speed.score_images + 60.0,
+    )
+
+
 _SOURCE_FILES = ("setup.cfg", "pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in")
 
 
@@ -183,19 +324,33 @@ def kernel_metadata(username: str, accelerator: str = "gpu") -> dict:
     return metadata
 
 
-def kernel_script(config: str = "cyclegan", accelerator: str = "gpu", time_budget: str | None = None) -> str:
-    """The kernel's Python script: the template with CONFIG, TIME_BUDGET, ACCELERATOR and
-    SETTINGS set."""
+def kernel_script(
+    config: str = "cyclegan", accelerator: str = "gpu", time_budget: str | None = None, *,
+    smoke: bool = False, budget: KernelBudget | None = None,
+) -> str:
+    """The kernel's Python script: the template with CONFIG, ACCELERATOR, SETTINGS,
+    TIME_BUDGET, SMOKE and BUDGET set.
+
+    Args:
+        config: the config's name (the kernel finds `configs/NAME.toml` in the dataset).
+        accelerator: "gpu", "tpu" or "none".
+        time_budget: an upper bound on training; default: what the cap leaves.
+        smoke: a smoke run (1 epoch of 20 steps, the zip, its check).
+        budget: the run-time split; default `kernel_budget(accelerator, config)`.
+    """
     _check_accelerator(accelerator)
-    budget = time_budget or ACCELERATORS[accelerator]["time_budget"]
-    settings = ACCELERATORS[accelerator]["settings"]
+    if budget is None:
+        budget = kernel_budget(accelerator, load_config(config))
     text = KERNEL_TEMPLATE.read_text(encoding="utf-8")
-    fills = (("CONFIG", config), ("TIME_BUDGET", budget), ("ACCELERATOR", accelerator),
-             ("SETTINGS", settings))
+    fills = (("CONFIG", config), ("ACCELERATOR", accelerator),
+             ("SETTINGS", ACCELERATORS[accelerator]["settings"]),
+             ("TIME_BUDGET", time_budget or ""), ("SMOKE", "1" if smoke else "0"),
+             ("BUDGET", budget.to_kernel()))
     for key, value in fills:
-        text, n = re.subn(rf'(?m)^{key} = ".*"$', f"{key} = {json.dumps(value)}", text, count=1)
+        pattern = rf"(?m)^{key} = \{{.*\}}$" if isinstance(value, dict) else rf'(?m)^{key} = ".*"$'
+        text, n = re.subn(pattern, lambda _: f"{key} = {json.dumps(value)}", text, count=1)
         if n != 1:  # the template changed shape; better to fail than ship a wrong kernel
-            raise RuntimeError(f"{KERNEL_TEMPLATE}: no `{key} = \"…\"` line to fill in")
+            raise RuntimeError(f"{KERNEL_TEMPLATE}: no `{key} = …` line to fill in")
     return text
 
 
@@ -211,12 +366,13 @@ def _write_json(path: Path, value: dict) -> None:
 
 def write_kernel_folder(
     folder: str | os.PathLike, *, config: str, accelerator: str, username: str,
-    time_budget: str | None = None,
+    time_budget: str | None = None, smoke: bool = False, budget: KernelBudget | None = None,
 ) -> Path:
     """Writes kernel-metadata.json and the script into `folder` (which must exist)."""
     folder = Path(folder)
     _write_json(folder / "kernel-metadata.json", kernel_metadata(username, accelerator))
-    (folder / KERNEL_FILE).write_text(kernel_script(config, accelerator, time_budget), encoding="utf-8")
+    script = kernel_script(config, accelerator, time_budget, smoke=smoke, budget=budget)
+    (folder / KERNEL_FILE).write_text(script, encoding="utf-8")
     return folder
 
 
@@ -230,6 +386,7 @@ def build_bundle(
     wheel: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
     force: bool = False,
+    smoke: bool = False,
     log=print,
 ) -> Bundle:
     """Builds OUT_DIR/dataset and OUT_DIR/kernel (see the module docstring).
@@ -239,24 +396,39 @@ def build_bundle(
         config: the config the kernel trains: a shipped name or a TOML path (copied into
             the dataset's configs/). Default "cyclegan".
         accelerator: "gpu", "tpu" or "none". Default "gpu".
-        time_budget: the training budget. Default: per accelerator, below Kaggle's limit.
+        time_budget: an upper bound on the training budget. Default: what the 5-hour cap
+            leaves after the other steps (`kernel_budget`).
         username: the Kaggle user owning the dataset and kernel. Default: from
             KAGGLE_USERNAME or kaggle.json, else a placeholder to edit.
         wheel: a prebuilt painter wheel. Default: built from the source checkout.
         weights: the converted FID weights. Default: the cached file, when there is one.
         force: replace an existing `out_dir`. Default False.
+        smoke: build a smoke-run kernel (1 epoch of 20 steps, the zip, its check).
         log: where messages go. Default print.
+
+    Raises:
+        UsageError: a bad option, or a config whose zip alone would not leave
+            `MIN_TRAINING_SECONDS` of training inside the cap on `accelerator`.
     """
     from painter.metrics.weights import fid_weights_path
 
     _check_accelerator(accelerator)
     config_path = resolve_config_path(config)
-    load_config(config_path)  # a bad config fails here, not hours later on Kaggle
+    loaded = load_config(config_path)  # a bad config fails here, not hours later on Kaggle
     config_name = config_path.stem
-    if time_budget is not None:
-        from painter.train.budget import parse_duration
+    from painter.train.budget import format_duration, parse_duration
 
+    if time_budget is not None:
         parse_duration(time_budget)  # UsageError on a bad string, before any work
+    budget = kernel_budget(accelerator, loaded)
+    if budget.train < MIN_TRAINING_SECONDS:
+        raise UsageError(
+            f"{config_name} on {accelerator}: writing {KAGGLE_PHOTOS:,} images takes about "
+            f"{format_duration(budget.generate)} there, which leaves "
+            + (f"only {format_duration(budget.train)}" if budget.train > 0 else "no time")
+            + f" to train inside the {format_duration(budget.cap)} cap; use --accelerator gpu "
+            "or a smaller config (quick)"
+        )
     if wheel is not None and not Path(wheel).is_file():
         raise UsageError(f"{wheel}: no such wheel")
     if weights is not None and not Path(weights).is_file():
@@ -288,7 +460,7 @@ def build_bundle(
         _write_json(dataset / "dataset-metadata.json", dataset_metadata(username))
         write_kernel_folder(
             kernel, config=config_name, accelerator=accelerator, username=username,
-            time_budget=time_budget,
+            time_budget=time_budget, smoke=smoke, budget=budget,
         )
     bundle = Bundle(
         root=out_dir,
@@ -301,5 +473,11 @@ def build_bundle(
     )
     log(f"dataset: {bundle.dataset} ({bundle.wheel.name}"
         f"{', FID weights' if bundle.weights else ''}, configs)")
-    log(f"kernel:  {bundle.kernel} (trains {config_name} on {accelerator}, internet off)")
+    log(f"kernel:  {bundle.kernel} (trains {config_name} on {accelerator}, internet off"
+        f"{'; smoke run: 1 epoch of 20 steps, no score' if smoke else ''})")
+    for line in budget.lines():
+        log(line)
+    if time_budget is not None:
+        cap = format_duration(parse_duration(time_budget))
+        log(f"  training is capped at {cap} (--time-budget)")
     return bundle
