@@ -142,6 +142,19 @@ def test_bad_arguments(tiny_run, few_photos, tmp_path, run_cli, args, code, mess
     assert not (tmp_path / "painted").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--strength", "-0.1"], "--strength -0.1: must be in [0, 1]"),
+    (["--style", "nowhere.jpg"], "--style nowhere.jpg"),
+    (["--count", "10"], "--count 10"),
+])
+def test_baseline_stylize_bad_arguments(few_photos, tmp_path, run_cli, args, message):
+    code, _, stderr = run_cli("baseline", "stylize", "--photos", few_photos,
+                              "--out", tmp_path / "s.zip", *args)
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], stderr
+    assert not (tmp_path / "s.zip").exists()
+
+
 def test_stylizer_without_weights_says_how_to_get_them(few_photos, tmp_path, run_cli, monkeypatch):
     monkeypatch.setenv("PAINTER_CACHE", str(tmp_path / "empty_cache"))
     for command in (["paint", "stylizer", few_photos, "--out", tmp_path / "painted"],

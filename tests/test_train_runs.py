@@ -294,3 +294,47 @@ def test_sigterm_writes_a_checkpoint_like_ctrl_c(tmp_path, data8):
     last = find_checkpoint(run_dir)
     assert last.global_step >= 1 and last.global_step == 5 * last.epoch + last.step_in_epoch
     assert "Traceback" not in output
+
+
+def test_a_plan_cut_short_by_its_budget_goes_on_when_resumed_with_a_new_one(
+        tmp_path, data8, monkeypatch):
+    """A budget that runs out before the decay does: after epoch 1 of a 60 s budget no more
+    epoch fits (the plan shrinks to 1 with the rate still at 2e-3). Resumed with 150 s, the
+    run must train again (planned anew after its first epoch), not stop at once because
+    the old plan's epochs are done."""
+    from painter.train import run as run_module
+    from painter.train.schedules import learning_rate_at
+
+    clock = [1000.0]
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])  # budget.py's too
+    real_step = run_module._run_step
+
+    def ten_second_step(*args):
+        logs = real_step(*args)
+        clock[0] += 10.0
+        return logs
+
+    monkeypatch.setattr(run_module, "_run_step", ten_second_step)
+    config = CycleGANConfig(
+        image_size=16, gen_filters=8, residual_blocks=1, disc_filters=8, disc_layers=1,
+        batch_size=4, epochs=10, decay_epochs=5, steps_per_epoch=4, augment=False,
+        diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False, sample_images=2,
+        keep_checkpoints=2,
+    )
+    run_dir = tmp_path / "run"
+    first = train(config, data=data8, out=run_dir, time_budget=60, log=None, progress=False)
+    assert (first.stopped, first.epochs_completed, first.planned_epochs) == ("time_budget", 1, 1)
+    cut_rate = learning_rate_at(next(iter(first.model.optimizers.values())))
+    assert cut_rate == pytest.approx(2e-3)  # cut short: the decay never came
+
+    lines = []
+    resumed = train(config, data=data8, out=run_dir, time_budget=150, resume=True,
+                    log=lines.append, progress=False)
+    # Epoch 2 at the config's schedule, then 110 s left fit 2 more: 4 epochs, decayed to 0.
+    assert (resumed.epochs_completed, resumed.global_step, resumed.planned_epochs) == (4, 16, 4)
+    history = read_history(run_dir / "history.csv")
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert [r["planned_epochs"] for r in history] == [1, 4, 4, 4]
+    for optimizer in resumed.model.optimizers.values():
+        assert learning_rate_at(optimizer) == 0.0
+    assert any("planned again after this run's first epoch" in line for line in lines), lines

@@ -27,6 +27,16 @@ shape in [-1, 1]. Three `CycleGANConfig` fields shape all of them:
   then exactly the `color-match` baseline (Reinhard et al. 2001), the strongest cheap
   baseline measured (issue 8), and training can only be judged against it. A tone curve
   (`tone_curve_init = "identity"`) may follow it.
+- `base` (needs `output="residual"`): "stylizer" adds gen_G's residual to the photo painted
+  by the pretrained arbitrary style network (`painter.models.stylizer`), whose style input
+  is the photo's own style vector moved toward a Monet's (`StyleMix`: `s = s_photo +
+  strength · (s_monet − s_photo) + offset`, a random training Monet per example in
+  training). With `color_transfer = "lab"` the Lab transfer follows the stylizer
+  (`base_order = "stylize_first"`) or precedes it ("color_first"). Strength and offset
+  train; the transformer trains when `base_trainable` (at `base_lr_multiplier` times the
+  rate); the style predictor never does. An untrained generator is exactly the `painter
+  baseline stylize` model of the same settings (`stylizer_painter`). Only gen_G gets the
+  base: it paints toward Monet, while gen_F (Monet → photo) keeps the photo.
 """
 
 from __future__ import annotations

@@ -111,8 +111,8 @@ def require_stylizer_weights() -> None:
 
 
 def stylizer_model(*, strength: float = 0.5, style: str = "random", monets: Any = None,
-                   seed: int = 0, lab: bool = False, weights: Any = "stylizer",
-                   log: Callable[[str], None] = print):
+                   seed: int = 0, lab: bool = False, lab_first: bool = False,
+                   weights: Any = "stylizer", log: Callable[[str], None] = print):
     """The stylize baseline as a ready Keras model ([-1, 1] 256-px photos → paintings).
 
     Args:
@@ -126,6 +126,8 @@ def stylizer_model(*, strength: float = 0.5, style: str = "random", monets: Any 
         seed: shifts which Monet each photo gets. Default 0.
         lab: pass the paintings through the Lab colour transfer onto the style images'
             Lab statistics (`LabColorTransfer`). Default False.
+        lab_first: with `lab`, the colour transfer comes before the stylizer instead
+            (`base_order = "color_first"`). Default False.
         weights: the stylizer weights. Default "stylizer" (the cache).
         log: where messages go. Default print.
     """
@@ -142,14 +144,17 @@ def stylizer_model(*, strength: float = 0.5, style: str = "random", monets: Any 
     choice, source = style_images(style, monets)
     images = np.stack(list(decoded_images(source)))
     model = stylizer_painter(strength=strength, choice=choice, seed=seed,
-                             color_transfer="lab" if lab else "none", image_size=SUBMISSION_SIZE)
+                             color_transfer="lab" if lab else "none",
+                             order="color_first" if lab_first else "stylize_first",
+                             image_size=SUBMISSION_SIZE)
     set_stylizer_weights(model, weights)
     stylizer_parts(model)[2].set_styles(style_vectors(model, images))
     if lab:
         mean, std, _ = lab_statistics(images)
         model.get_layer(f"{model.name}_color_transfer").set_target(mean, std)
     log(f"stylizer: strength {strength:g}, {'the mean of ' if choice == 'mean' else 'a random one of '}"
-        f"{len(images)} style images ({_describe(source)}){', then Lab colour transfer' if lab else ''}")
+        f"{len(images)} style images ({_describe(source)})"
+        + ("" if not lab else ", after Lab colour transfer" if lab_first else ", then Lab colour transfer"))
     return model
 
 

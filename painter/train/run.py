@@ -20,7 +20,8 @@ Under a time budget, each epoch's end projects the whole epochs that still fit (
 step, epoch-end and checkpoint times: `Deadline.epochs_that_fit`), at most `epochs`, and
 fits the learning-rate schedule to them: the config's constant:decay proportion over the
 planned epochs, the decay ending with the last one, where the run then stops. The plan is
-kept in each checkpoint's manifest, so a resumed run goes on with the same schedule.
+kept in each checkpoint's manifest, so a resumed run goes on with the same schedule (one
+that its budget cut short, epochs done but the rate not yet 0, is planned again).
 """
 
 from __future__ import annotations
@@ -177,17 +178,49 @@ class TrainingRun:
             },
         }
 
-    def restore_plan(self, plan: dict) -> None:
+    def restore_plan(self, plan: dict) -> bool:
         """Goes on with the plan a checkpoint recorded (`plan`): its epochs (at most the
-        config's) and each schedule as it was."""
+        config's) and each schedule as it was. Call it once `epoch` and `step_in_epoch`
+        are the checkpoint's.
+
+        A plan whose epochs are all done while a learning rate is still above 0 was cut
+        short by its budget (no further epoch fitted), not finished: kept as it is, the
+        resumed run would stop before its first step. It is planned again instead, as a
+        new run is: the config's epochs, each schedule going from its current rate
+        (no jump) to 0 at their end, until this run's first epoch measures the budget.
+
+        Returns:
+            Whether the plan was cut short and planned again.
+        """
         from painter.train.schedules import decaying_schedules
 
         self.planned_epochs = min(int(plan.get("planned_epochs", self.config.epochs)),
                                   self.config.epochs)
         stored = plan.get("schedules", {})
-        for name, schedule in decaying_schedules(self.model.optimizers).items():
+        schedules = decaying_schedules(self.model.optimizers)
+        for name, schedule in schedules.items():
             if name in stored:
                 schedule.restore(**stored[name])
+        step = self.global_step
+        cut_short = (
+            self.planned_epochs <= self.epoch < self.config.epochs
+            and any(s.rate_at(step) > 0 for s in schedules.values())
+        )
+        if cut_short:
+            self.planned_epochs = self.config.epochs
+            self._fit_schedules(step)
+        return cut_short
+
+    def _fit_schedules(self, step: int) -> None:
+        """Fits each decaying schedule to end with `planned_epochs`, from `step` on."""
+        from painter.train.schedules import decaying_schedules
+
+        epochs = self.config.epochs
+        decay_fraction = min(max(getattr(self.config, "decay_epochs", 0), 0), epochs) / epochs
+        steps = self.config.steps_per_epoch
+        end_step = step + (self.planned_epochs - self.epoch) * steps - self.step_in_epoch
+        for schedule in decaying_schedules(self.model.optimizers).values():
+            schedule.fit_end(end_step, decay_fraction, step)
 
     def fit_to_budget(self) -> None:
         """At an epoch's end under a time budget: plans the epochs that still fit (at most
@@ -215,15 +248,11 @@ class TrainingRun:
         if planned == self.planned_epochs:
             return
         self.planned_epochs = planned
-        epochs = self.config.epochs
-        decay_fraction = min(max(getattr(self.config, "decay_epochs", 0), 0), epochs) / epochs
-        end_step = step + (planned - self.epoch) * steps - self.step_in_epoch
-        for schedule in schedules.values():
-            schedule.fit_end(end_step, decay_fraction, step)
+        self._fit_schedules(step)
         if not self._plan_logged:  # later changes show in the epoch lines ("epoch 7/41")
             self._plan_logged = True
             self.log(
-                f"time budget: {planned} of {epochs} epochs fit (about "
+                f"time budget: {planned} of {self.config.epochs} epochs fit (about "
                 f"{format_duration(self.deadline.epoch_seconds(steps))} each; planned again "
                 "after each epoch)"
                 + ("; the learning rate decays to 0 at the last" if schedules else "")
@@ -581,9 +610,13 @@ def train(
             f"of the next, global step {run.global_step})"
         )
         if resume_from.plan and budget is not None:
-            run.restore_plan(resume_from.plan)
-            log(f"time budget: going on with the plan of {run.planned_epochs} epochs "
-                "until this run's first epoch ends")
+            if run.restore_plan(resume_from.plan):
+                log(f"time budget: the last run's plan of {resume_from.plan['planned_epochs']} "
+                    "epochs ended before its learning rate reached 0; planned again after "
+                    "this run's first epoch")
+            else:
+                log(f"time budget: going on with the plan of {run.planned_epochs} epochs "
+                    "until this run's first epoch ends")
         elif resume_from.plan:
             log(f"no --time-budget: the config's schedule for {config.epochs} epochs replaces "
                 f"the one fitted to {resume_from.plan.get('planned_epochs')} epochs")
