@@ -71,7 +71,8 @@ class CheckpointInfo:
         created: local time it was written, ISO 8601.
         metrics: the metrics of its last epoch (plus what epoch hooks added, e.g. MiFID).
         plan: what a time budget fitted, {} without one: `planned_epochs` and, per
-            optimizer, the learning-rate schedule's `constant_steps` and `decay_steps`.
+            optimizer, the learning-rate schedule's `learning_rate` (of its constant part),
+            `constant_steps` and `decay_steps` (`ConstantThenLinearDecay.lengths`).
     """
 
     path: Path

@@ -3,7 +3,7 @@
     RUN_DIR/
         config.toml              the resolved config, non-defaults marked
         checkpoints/step_…/      the last `keep_checkpoints` (see `checkpoints.py`)
-        checkpoints/best/        kept by an epoch hook that tracks a score (issue 8)
+        checkpoints/best/        kept by an epoch hook that tracks a score (tracking.py)
         history.csv              one row per epoch: epoch, step, seconds, lr, losses, …
                                  (and planned_epochs under a time budget)
         heartbeat.json           time, epoch, step, global_step: a sign of life (`heartbeat`)
@@ -159,6 +159,8 @@ class TrainingRun:
 
     def beat(self, force: bool = False) -> None:
         """Rewrites heartbeat.json (throttled unless `force`)."""
+        # The throttle is asked first: `global_step` reads the optimizer's step counter
+        # from the device, which every step would otherwise pay for.
         if self.heartbeat is not None and (force or self.heartbeat.due()):
             self.heartbeat.beat(self.epoch, self.step_in_epoch, self.global_step, force=True)
 
@@ -545,7 +547,7 @@ def train(
     # for every worker), so a refused run costs nothing.
     run_dir = worker_run_dir(Path(out), tf_config_worker(strategy))
     _prepare_run_dir(run_dir, resume, force)
-    # MiFID tracking (issue 8): held-out photos and missing FID weights fail here, first.
+    # MiFID tracking: held-out photos and missing FID weights fail here, first.
     from painter.train.tracking import prepare_tracking
 
     tracking = prepare_tracking(config, root, log=log)
