@@ -287,7 +287,7 @@ def import_weights(files, force: bool = False, name: str | None = None) -> Impor
         raise UsageError("no file to import")
     for path in files:
         if not path.is_file():
-            raise UsageError(f"{path} does not exist")
+            raise UsageError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
     name = name or detect(files)
     spec = _spec(name)
     out = weights_path(name)

