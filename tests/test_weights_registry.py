@@ -150,6 +150,26 @@ def test_import_of_a_folder_says_it_is_not_a_file(run_cli, empty_cache, tmp_path
     assert code == 2 and _one_error_line(err) == f"error: {tmp_path} is not a file"
 
 
+def test_import_of_other_hdf5_arrays_is_one_error_line(run_cli, empty_cache, tmp_path):
+    """A readable HDF5 file without the FID Inception's layers: Keras warns once per layer
+    it cannot fill, then raises; the user sees the one error line only."""
+    import warnings
+
+    import h5py
+
+    other = tmp_path / "other.weights.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("x", data=[1.0, 2.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run_cli("weights", "import", other)
+    assert code == 1 and out == ""
+    line = _one_error_line(err)
+    assert line.startswith(f"error: {other} does not hold FID Inception weights"), line
+    assert [str(w.message) for w in caught] == []
+    assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
+
+
 def test_import_mixed_networks_is_a_usage_error(run_cli, empty_cache, tmp_path, stylizer_files):
     pt = tmp_path / "default_1.pt"
     with zipfile.ZipFile(pt, "w") as zf:

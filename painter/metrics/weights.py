@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -162,26 +163,31 @@ def load_fid_weights(model, weights="fid") -> Path:
     path = fid_weights_path() if weights == "fid" else Path(weights)
     if not path.is_file():
         raise WeightsError(f"FID Inception weights not found at {path}; {HOW_TO_GET}")
-    try:
-        import h5py
+    # Keras warns once per layer it cannot fill (~150 lines for a wrong file) before it
+    # raises: held back, and shown only if the load succeeds.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            import h5py
 
-        with h5py.File(path, "r"):
-            pass
-        # load_weights wants the suffix; a symlink keeps odd names loadable.
-        if not str(path).endswith(".weights.h5"):
-            with tempfile.TemporaryDirectory() as tmp:
-                link = Path(tmp) / FID_WEIGHTS_NAME
-                link.symlink_to(path.resolve())
-                model.load_weights(link)
-        else:
-            model.load_weights(path)
-    except WeightsError:
-        raise
-    except Exception as e:  # h5py/keras raise many types for a wrong or corrupt file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(
-            f"{path} does not hold FID Inception weights ({first}); {HOW_TO_GET}"
-        ) from None
+            with h5py.File(path, "r"):
+                pass
+            # load_weights wants the suffix; a symlink keeps odd names loadable.
+            if not str(path).endswith(".weights.h5"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    link = Path(tmp) / FID_WEIGHTS_NAME
+                    link.symlink_to(path.resolve())
+                    model.load_weights(link)
+            else:
+                model.load_weights(path)
+        except Exception as e:  # h5py/keras raise many types for a wrong or corrupt file
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise WeightsError(
+                f"{path} does not hold FID Inception weights ({first}); {HOW_TO_GET}"
+            ) from None
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                               warning.lineno)
     return path
 
 
