@@ -196,6 +196,51 @@ def test_budget_plan_shrinks_at_once_grows_by_a_margin_and_never_after_the_decay
     assert run.planned_epochs == 4 and len(lines) == 1
 
 
+def test_restored_plan_goes_on_is_planned_again_when_cut_short_and_ends_with_fewer_epochs(tmp_path):
+    from types import SimpleNamespace
+
+    from painter.train.run import TrainingRun
+    from painter.train.schedules import adam, learning_rate_at
+
+    def resumed_at(epoch, plan, epochs=10):
+        schedule = ConstantThenLinearDecay(1e-3, constant_steps=50, decay_steps=50)
+        optimizer = adam(schedule, 0.5)
+        optimizer.build([keras.Variable(np.zeros(3, "float32"))])
+        optimizer.iterations.assign(epoch * 10)
+        config = CycleGANConfig(epochs=epochs, decay_epochs=5, steps_per_epoch=10)
+        run = TrainingRun(tmp_path, config, SimpleNamespace(optimizers={"gen_G": optimizer}),
+                          tf.distribute.get_strategy(), lambda line: None, Deadline(1000.0))
+        run.epoch = epoch
+        return run, run.restore_plan(plan), optimizer
+
+    # Mid-plan: the plan and its schedule as stored (decay from step 15 to 30).
+    fitted = {"learning_rate": 1e-3, "constant_steps": 15.0, "decay_steps": 15.0}
+    run, replanned, optimizer = resumed_at(2, {"planned_epochs": 3, "schedules": {"gen_G": fitted}})
+    assert (replanned, run.planned_epochs) == (False, 3)
+    assert learning_rate_at(optimizer, 20) == pytest.approx(1e-3 * 10 / 15)
+    assert learning_rate_at(optimizer, 30) == 0.0
+    # Finished (its rate reached 0 with epoch 3): the resumed run stays done.
+    run, replanned, optimizer = resumed_at(3, {"planned_epochs": 3, "schedules": {"gen_G": fitted}})
+    assert (replanned, run.planned_epochs) == (False, 3)
+    assert learning_rate_at(optimizer, 30) == 0.0
+    # Cut short: planned for 4 epochs (decay from step 20 to 40), shrunk to the 3 done with
+    # the rate at half. Planned again over the config's 10 epochs, from that rate (no jump)
+    # to 0 at step 100.
+    cut = {"learning_rate": 1e-3, "constant_steps": 20.0, "decay_steps": 20.0}
+    run, replanned, optimizer = resumed_at(3, {"planned_epochs": 3, "schedules": {"gen_G": cut}})
+    assert (replanned, run.planned_epochs) == (True, 10)
+    assert learning_rate_at(optimizer, 30) == pytest.approx(1e-3 / 2)
+    assert learning_rate_at(optimizer, 65) == pytest.approx(1e-3 / 4)
+    assert learning_rate_at(optimizer, 100) == 0.0
+    # --epochs lowered to 4 under a plan of 8: the decay ends with epoch 4, not 8.
+    long_plan = {"learning_rate": 1e-3, "constant_steps": 40.0, "decay_steps": 40.0}
+    plan = {"planned_epochs": 8, "schedules": {"gen_G": long_plan}}
+    run, replanned, optimizer = resumed_at(2, plan, epochs=4)
+    assert (replanned, run.planned_epochs) == (False, 4)
+    assert learning_rate_at(optimizer, 20) == pytest.approx(1e-3)
+    assert learning_rate_at(optimizer, 40) == 0.0
+
+
 def test_cyclegan_schedule_counts_epochs_in_steps():
     schedule = cyclegan_schedule(CycleGANConfig(epochs=5, decay_epochs=2, learning_rate=1e-3), 10)
     assert (schedule.constant_steps, schedule.decay_steps) == (30, 20)

@@ -190,14 +190,16 @@ class TrainingRun:
         resumed run would stop before its first step. It is planned again instead, as a
         new run is: the config's epochs, each schedule going from its current rate
         (no jump) to 0 at their end, until this run's first epoch measures the budget.
+        A plan longer than the config's epochs (`--epochs` lowered for the resume) ends
+        with them, its schedules too.
 
         Returns:
             Whether the plan was cut short and planned again.
         """
         from painter.train.schedules import decaying_schedules
 
-        self.planned_epochs = min(int(plan.get("planned_epochs", self.config.epochs)),
-                                  self.config.epochs)
+        stored_epochs = int(plan.get("planned_epochs", self.config.epochs))
+        self.planned_epochs = min(stored_epochs, self.config.epochs)
         stored = plan.get("schedules", {})
         schedules = decaying_schedules(self.model.optimizers)
         for name, schedule in schedules.items():
@@ -210,6 +212,7 @@ class TrainingRun:
         )
         if cut_short:
             self.planned_epochs = self.config.epochs
+        if cut_short or stored_epochs > self.config.epochs:
             self._fit_schedules(step)
         return cut_short
 
