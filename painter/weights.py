@@ -278,8 +278,8 @@ def import_weights(files, force: bool = False, name: str | None = None) -> Impor
         An `ImportResult`.
 
     Raises:
-        UsageError: a file does not exist, or the cache holds other weights and `force`
-            is False.
+        UsageError: a file does not exist or is not a file, or the cache holds other
+            weights and `force` is False.
         WeightsError: the files are not the weights they look like.
     """
     files = [Path(f) for f in ([files] if isinstance(files, (str, os.PathLike)) else files)]

@@ -638,7 +638,7 @@ def test_cli_accelerator_mismatch_stops_before_data_and_models(
     assert code == 3 and f"error: asked for --strategy {strategy} but" in line and found in line
     assert "choose" in line and "Traceback" not in err + out
     assert not (tmp_path / "run").exists()  # nothing written: no run dir, no checkpoint
-    assert elapsed < 60, elapsed  # the "within the first minute", with room to spare
+    assert elapsed < 60, elapsed  # "within the first minute", with room to spare
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -446,7 +446,7 @@ class Stylizer:
 
     def paint(self, photos, style, strength: float = 0.5) -> np.ndarray:
         """Paints photos with each photo's own style vector moved `strength` of the way
-        toward `style` (`blend_styles`); 0.5 is the issue's "half strength".
+        toward `style` (`blend_styles`); 0.5 is halfway between the two.
 
         Args:
             photos: (batch, H, W, 3) uint8 or float in [0, 1].
