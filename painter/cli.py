@@ -538,11 +538,14 @@ def kaggle_group():
               help="A prebuilt painter wheel. [default: build one from this checkout]")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="Converted FID weights. [default: the cached ones, if any]")
+@click.option("--stylizer-weights", type=click.Path(path_type=Path), default=None,
+              help="Converted stylizer weights (needed by configs with base = \"stylizer\"). "
+                   "[default: the cached ones, if any]")
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
 @click.option("--smoke", is_flag=True,
               help="A smoke-run kernel: 1 epoch of 20 steps, then the zip and its check.")
-def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, wheel, weights, force,
-                          smoke):
+def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, wheel, weights,
+                          stylizer_weights, force, smoke):
     """Build OUT_DIR/dataset (wheel, weights, configs) and OUT_DIR/kernel (metadata, script)."""
     from painter.kaggle.bundle import TPU_WARNING, build_bundle
 
@@ -550,7 +553,8 @@ def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, w
         click.echo(TPU_WARNING, err=True)
     build_bundle(
         out_dir, config=config, accelerator=accelerator, time_budget=time_budget,
-        username=username, wheel=wheel, weights=weights, force=force, smoke=smoke, log=click.echo,
+        username=username, wheel=wheel, weights=weights, stylizer_weights=stylizer_weights,
+        force=force, smoke=smoke, log=click.echo,
     )
 
 

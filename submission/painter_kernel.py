@@ -9,8 +9,10 @@ filled in. On Kaggle it runs with no internet, inside the competition's run-time
    TensorFlow sees the accelerator the kernel was built for: a GPU kernel without a GPU, or
    a TPU kernel whose TensorFlow cannot see the TPU, stops here instead of training on the
    CPU for hours;
-2. imports the converted FID Inception weights from the dataset into its own cache, when
-   they are there;
+2. imports every converted weights file painter knows (the FID Inception's, the
+   stylizer's) from the inputs into its own cache, when it is there: without the FID
+   weights the score is skipped; a config with the stylizer base fails to train without
+   the stylizer's (then images.zip is the baseline's);
 3. trains CONFIG on the competition data into /kaggle/working/painter_run (sample grids,
    loss curves, history.csv, checkpoints: all kept as kernel output), resuming when that
    folder already holds a checkpoint. The training budget is what the cap leaves from the
@@ -87,16 +89,17 @@ SMOKE_TRAIN_ARGS = ["--epochs", "1", "--steps-per-epoch", "20"]
 MIN_TRAINING_SECONDS = 30  # below this, training is skipped: the zip comes from what exists
 POLL_SECONDS = 5.0
 DEFAULT_WATCHDOG_SECONDS = 600
-# What the installed painter runs on: versions and the device types TensorFlow sees. For a
-# TPU kernel it also tries to reach the TPU the way `painter train --strategy tpu` does,
-# since a TPU VM may list its cores only once connected.
+# What the installed painter runs on: versions and the device types TensorFlow sees, and the
+# weights files it knows (its registry: name → file name). For a TPU kernel it also tries to
+# reach the TPU the way `painter train --strategy tpu` does, since a TPU VM may list its
+# cores only once connected.
 PROBE = """
 import json, os, sys
 # TensorFlow's start-up chatter goes to fd 2 before its log level is read: hidden here.
 saved = os.dup(2)
 os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 try:
-    import painter, keras, numpy, tensorflow as tf
+    import painter, painter.weights, keras, numpy, tensorflow as tf
     devices = [d.device_type for d in tf.config.list_physical_devices()]
     if sys.argv[1] == "tpu" and "TPU" not in devices:
         try:
@@ -114,7 +117,8 @@ finally:
 print(json.dumps({"painter": painter.__version__, "file": painter.__file__,
                   "tensorflow": tf.__version__, "keras": keras.__version__,
                   "numpy": numpy.__version__, "python": sys.version.split()[0],
-                  "devices": devices}))
+                  "devices": devices,
+                  "weights": {k: v.file_name for k, v in painter.weights.REGISTRY.items()}}))
 """
 
 
@@ -352,7 +356,8 @@ class Kernel:
         self.env.setdefault("PAINTER_CACHE", "/tmp/painter_cache")
         self.env["PYTHONUNBUFFERED"] = "1"
         self.painter = [sys.executable, "-m", "painter"]
-        self.weights_ready = False
+        self.weights_ready = False  # the FID weights, which scoring needs
+        self.weights_files = {}  # registry name → file name, from the installed painter
         self.wheel = None
         self.budget = dict(BUDGET)
 
@@ -453,8 +458,11 @@ class Kernel:
             f"Keras {found['keras']}, numpy {found['numpy']}, Python {found['python']}; "
             f"devices: {', '.join(found['devices'])}", flush=True,
         )
-        self.status.data["versions"] = {k: v for k, v in found.items() if k != "devices"}
+        self.status.data["versions"] = {
+            k: v for k, v in found.items() if k not in ("devices", "weights")
+        }
         self.status.data["devices"] = found["devices"]
+        self.weights_files = found["weights"]
         self.status.step("install", "ok", f"painter {found['painter']}", time.time() - started)
 
         started = time.time()
@@ -467,22 +475,31 @@ class Kernel:
         return True
 
     def import_weights(self):
-        weights = _find(self.input_dir, "fid_inception.weights.h5", exclude=self.data_dir)
-        if not weights:
-            print("no fid_inception.weights.h5 in the inputs: the MiFID score will be skipped")
-            self.status.step("weights", "skipped", "no fid_inception.weights.h5 in the inputs", 0.0)
-            return
-        self.title("FID Inception weights")
-        started = time.time()
-        # --force: the kernel's own cache, so a second run (or other weights) replaces it.
-        done = self.run(self.painter + ["weights", "import", weights, "--force"])
-        if done.ok:
-            self.weights_ready = True
-            self.status.step("weights", "ok", f"imported {weights}", time.time() - started)
-        else:
-            print(f"error: weights: {done.error()}; the MiFID score will be skipped",
-                  file=sys.stderr, flush=True)
-            self.status.step("weights", "failed", done.error(), time.time() - started)
+        """Imports each weights file of the installed painter's registry found in the
+        inputs; one status step each, "NAME weights" (e.g. "fid weights")."""
+        # What goes without them: the score without the FID's; a config with the stylizer
+        # base fails to train (painter's own error) without the stylizer's.
+        without = {"fid": "the MiFID score will be skipped",
+                   "stylizer": 'a config with base = "stylizer" cannot train'}
+        for name, file_name in self.weights_files.items():
+            step = f"{name} weights"
+            consequence = without.get(name, f"what needs the {name} weights will fail")
+            weights = _find(self.input_dir, file_name, exclude=self.data_dir)
+            if not weights:
+                print(f"no {file_name} in the inputs: {consequence}", flush=True)
+                self.status.step(step, "skipped", f"no {file_name} in the inputs", 0.0)
+                continue
+            self.title(step)
+            started = time.time()
+            # --force: the kernel's own cache, so a second run (or other weights) replaces
+            # it; the same weights are left as they are.
+            done = self.run(self.painter + ["weights", "import", weights, "--force"])
+            if done.ok:
+                self.weights_ready = self.weights_ready or name == "fid"
+                self.status.step(step, "ok", f"imported {weights}", time.time() - started)
+            else:
+                print(f"error: {step}: {done.error()}; {consequence}", file=sys.stderr, flush=True)
+                self.status.step(step, "failed", done.error(), time.time() - started)
 
     def scoring(self):
         wanted = os.environ.get("PAINTER_SCORE", "0" if self.smoke else "1") != "0"

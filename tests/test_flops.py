@@ -22,3 +22,11 @@ def test_nested_models_are_counted():
     outer_in = keras.Input((4, 4, 2))
     outer = keras.Model(outer_in, inner(outer_in))
     assert model_flops(outer) == model_flops(inner) == 2 * 2 * 3 * 16
+
+
+def test_a_nested_fully_convolutional_model_counts_at_the_size_it_is_called_with():
+    inner_in = keras.Input((None, None, 2))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(3, 1)(inner_in), name="inner")
+    outer_in = keras.Input((4, 4, 2))
+    outer = keras.Model(outer_in, keras.layers.Conv2D(1, 1)(inner(outer_in)))
+    assert model_flops(outer) == 2 * 2 * 3 * 16 + 2 * 3 * 1 * 16

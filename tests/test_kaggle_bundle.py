@@ -13,6 +13,7 @@ from slugify import slugify  # the kaggle client's own dependency, as its push u
 from painter.config import load_config
 from painter.kaggle import bundle as kbundle
 from painter.train.budget import format_duration
+from painter.weights import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -177,6 +178,50 @@ def test_custom_config_and_cached_weights_go_in(tmp_path, fake_wheel, empty_cach
     assert f"BUDGET = {json.dumps(mine.to_kernel())}\n" in script
 
 
+def test_cached_stylizer_weights_go_in_and_a_stylizer_config_bundles(tmp_path, run_cli, fake_wheel,
+                                                                    empty_cache):
+    """Kaggle has no internet: the stylizer's weights travel in the dataset, under the
+    registry's name, beside the FID weights."""
+    (empty_cache / REGISTRY["fid"].file_name).write_bytes(b"fid")
+    (empty_cache / REGISTRY["stylizer"].file_name).write_bytes(b"stylizer")
+    out = tmp_path / "bundle"
+    code, stdout, err = run_cli("kaggle", "bundle", out, "--config", "cpu_proof_stylizer",
+                                "--username", "a", "--wheel", fake_wheel)
+    assert code == 0, err
+    assert (out / "dataset" / "stylizer.weights.h5").read_bytes() == b"stylizer"
+    assert (out / "dataset" / "fid_inception.weights.h5").read_bytes() == b"fid"
+    assert "FID weights, stylizer weights, configs" in stdout
+    assert (out / "dataset" / "configs" / "cpu_proof_stylizer.toml").is_file()
+    script = (out / "kernel" / "painter_kernel.py").read_text()
+    assert 'CONFIG = "cpu_proof_stylizer"\n' in script
+    # The zip's estimate counts the stylizer's networks at the size they paint.
+    assert kbundle.generator_gflops(load_config("cpu_proof_stylizer")) > 2.0
+
+
+def test_stylizer_weights_from_a_file(tmp_path, fake_wheel, empty_cache):
+    given = tmp_path / "converted-elsewhere.h5"
+    given.write_bytes(b"stylizer")
+    result = kbundle.build_bundle(tmp_path / "bundle", config="quick", username="a",
+                                  wheel=fake_wheel, stylizer_weights=given, log=lambda m: None)
+    assert result.stylizer_weights == result.dataset / "stylizer.weights.h5"
+    assert result.stylizer_weights.read_bytes() == b"stylizer"
+    assert result.weights is None and not list(empty_cache.iterdir())
+
+
+def test_a_stylizer_config_without_stylizer_weights_is_refused(tmp_path, run_cli, fake_wheel,
+                                                               empty_cache):
+    (empty_cache / REGISTRY["fid"].file_name).write_bytes(b"fid")
+    out = tmp_path / "bundle"
+    code, stdout, err = run_cli("kaggle", "bundle", out, "--config", "cpu_proof_stylizer",
+                                "--wheel", fake_wheel)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith('error: cpu_proof_stylizer has base = "stylizer" but there are no '
+                          f"stylizer weights at {empty_cache / 'stylizer.weights.h5'}")
+    assert "run `painter weights fetch stylizer`" in err
+    assert not out.exists()
+
+
 def test_no_username_leaves_a_placeholder(tmp_path, fake_wheel, empty_cache, monkeypatch):
     monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
@@ -202,6 +247,7 @@ def test_existing_out_dir_is_kept(tmp_path, run_cli, fake_wheel, empty_cache):
         (["--config", "nope"], "nope: no such config file"),
         (["--time-budget", "soon"], "time budget 'soon'"),
         (["--wheel", "missing.whl"], "missing.whl: no such wheel"),
+        (["--stylizer-weights", "missing.h5"], "missing.h5: no such weights file"),
     ],
 )
 def test_bad_options_one_line(tmp_path, run_cli, empty_cache, args, message):

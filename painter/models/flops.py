@@ -37,14 +37,33 @@ def _inner_flops(layer, output_shape, layer_input) -> int:
 
 
 def model_flops(model: keras.Model) -> int:
-    """Forward-pass FLOPs of one example through `model` (nested models included)."""
+    """Forward-pass FLOPs of one example through `model` (nested models included, at the
+    sizes they are called with)."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            total += model_flops(layer)
+            total += model_flops(_at_call_sizes(layer))
         else:
             total += _layer_flops(layer)
     return total
+
+
+def _at_call_sizes(model: keras.Model) -> keras.Model:
+    """A nested model whose own inputs leave sizes open (a fully convolutional network
+    built on (None, None, 3)) has no sizes to count from: a copy of it built on the shapes
+    of its first call in the outer model; otherwise the model itself."""
+    if all(None not in tuple(t.shape)[1:] for t in model.inputs):
+        return model
+    # Keras keeps the outer call's tensors only on the layer's (private) inbound nodes.
+    nodes = getattr(model, "_inbound_nodes", None) or []
+    if not nodes:
+        return model
+    called = nodes[0].input_tensors
+    if len(called) != len(model.inputs) or any(None in tuple(t.shape)[1:] for t in called):
+        return model
+    inputs = [keras.Input(batch_shape=t.shape, dtype=own.dtype)
+              for t, own in zip(called, model.inputs)]
+    return keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0])
 
 
 def training_flops(model: keras.Model) -> int:
