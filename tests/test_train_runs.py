@@ -121,6 +121,21 @@ def test_tiny_noise_gan_separates_real_from_fake_then_a_nan_stops_it(tmp_path, d
     assert arrays and all(np.isfinite(a).all() for a in arrays)
 
 
+def _start_painter_train(tmp_path: Path, data: Path):
+    """`painter train` of the tiny noise GAN for 1000 epochs of 5 steps in a subprocess, to
+    be stopped by a signal: (config path, run directory, the process, output piped)."""
+    config_path = tmp_path / "noise.toml"
+    config_path.write_text(TINY_NOISE_TOML)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painter", "train", str(config_path), "--data", str(data),
+         "--out", str(run_dir), "--epochs", "1000", "--steps-per-epoch", "5"],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    return config_path, run_dir, process
+
+
 def _wait_for_checkpoints(run_dir: Path, count: int, process, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,15 +148,7 @@ def _wait_for_checkpoints(run_dir: Path, count: int, process, timeout: float = 3
 
 
 def test_kill_9_then_resume_restores_epoch_weights_and_optimizer_then_budget_stops(tmp_path, data8):
-    config_path = tmp_path / "noise.toml"
-    config_path.write_text(TINY_NOISE_TOML)
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "painter", "train", str(config_path), "--data", str(data8),
-         "--out", str(run_dir), "--epochs", "1000", "--steps-per-epoch", "5"],
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )
+    config_path, run_dir, process = _start_painter_train(tmp_path, data8)
     try:
         _wait_for_checkpoints(run_dir, 2, process)
     finally:
@@ -265,15 +272,7 @@ def test_a_budget_that_fits_3_of_10_epochs_ends_the_decay_at_epoch_3(tmp_path, d
 def test_sigterm_writes_a_checkpoint_like_ctrl_c(tmp_path, data8):
     from painter.train.heartbeat import read_heartbeat
 
-    config_path = tmp_path / "noise.toml"
-    config_path.write_text(TINY_NOISE_TOML)
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "painter", "train", str(config_path), "--data", str(data8),
-         "--out", str(run_dir), "--epochs", "1000", "--steps-per-epoch", "5"],
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )
+    _, run_dir, process = _start_painter_train(tmp_path, data8)
     try:
         deadline = time.monotonic() + 300
         while (read_heartbeat(run_dir) or {}).get("global_step", 0) < 1:  # the first step done
