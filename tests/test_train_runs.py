@@ -204,15 +204,20 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_that_resumes(tmp_path, data8, caps
     assert [r["epoch"] for r in resumed.history] == [1]
 
 
-def test_a_budget_that_fits_3_of_10_epochs_ends_the_decay_at_epoch_3(tmp_path, data8, monkeypatch):
-    """A fake clock: every step takes 10 s, nothing else takes time. The 150 s budget fits 3
-    epochs of 4 steps (after epoch 1, 110 s are left: less the 5 s margin and the first
-    guess of 5 s for epoch 1's checkpoint, room for 2 epochs of 40 + 5 s), so the schedule
-    of 10 epochs (5 constant, 5 decaying) is fitted to 3: constant to step 6, then down to
-    0 at step 12, the end of epoch 3."""
+# A CycleGAN of 10 epochs of 4 steps (5 constant, 5 decaying) for the time-budget plans.
+BUDGET_CYCLEGAN = CycleGANConfig(
+    image_size=16, gen_filters=8, residual_blocks=1, disc_filters=8, disc_layers=1,
+    batch_size=4, epochs=10, decay_epochs=5, steps_per_epoch=4, augment=False,
+    diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False, sample_images=2,
+    keep_checkpoints=2,
+)
+
+
+@pytest.fixture
+def ten_second_steps(monkeypatch):
+    """A fake monotonic clock (train's and the budget's) on which every training step
+    takes 10 s and nothing else takes any time."""
     from painter.train import run as run_module
-    from painter.train.heartbeat import read_heartbeat
-    from painter.train.schedules import learning_rate_at
 
     clock = [1000.0]
     monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])  # budget.py's too
@@ -224,12 +229,19 @@ def test_a_budget_that_fits_3_of_10_epochs_ends_the_decay_at_epoch_3(tmp_path, d
         return logs
 
     monkeypatch.setattr(run_module, "_run_step", ten_second_step)
-    config = CycleGANConfig(
-        image_size=16, gen_filters=8, residual_blocks=1, disc_filters=8, disc_layers=1,
-        batch_size=4, epochs=10, decay_epochs=5, steps_per_epoch=4, augment=False,
-        diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False, sample_images=2,
-        keep_checkpoints=2,
-    )
+
+
+def test_a_budget_that_fits_3_of_10_epochs_ends_the_decay_at_epoch_3(
+        tmp_path, data8, ten_second_steps):
+    """A fake clock: every step takes 10 s, nothing else takes time. The 150 s budget fits 3
+    epochs of 4 steps (after epoch 1, 110 s are left: less the 5 s margin and the first
+    guess of 5 s for epoch 1's checkpoint, room for 2 epochs of 40 + 5 s), so the schedule
+    of 10 epochs (5 constant, 5 decaying) is fitted to 3: constant to step 6, then down to
+    0 at step 12, the end of epoch 3."""
+    from painter.train.heartbeat import read_heartbeat
+    from painter.train.schedules import learning_rate_at
+
+    config = BUDGET_CYCLEGAN
     run_dir = tmp_path / "run"
     lines = []
     started = time.time()
@@ -296,30 +308,14 @@ def test_sigterm_writes_a_checkpoint_like_ctrl_c(tmp_path, data8):
 
 
 def test_a_plan_cut_short_by_its_budget_goes_on_when_resumed_with_a_new_one(
-        tmp_path, data8, monkeypatch):
+        tmp_path, data8, ten_second_steps):
     """A budget that runs out before the decay does: after epoch 1 of a 60 s budget no more
     epoch fits (the plan shrinks to 1 with the rate still at 2e-3). Resumed with 150 s, the
     run must train again (planned anew after its first epoch), not stop at once because
     the old plan's epochs are done."""
-    from painter.train import run as run_module
     from painter.train.schedules import learning_rate_at
 
-    clock = [1000.0]
-    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])  # budget.py's too
-    real_step = run_module._run_step
-
-    def ten_second_step(*args):
-        logs = real_step(*args)
-        clock[0] += 10.0
-        return logs
-
-    monkeypatch.setattr(run_module, "_run_step", ten_second_step)
-    config = CycleGANConfig(
-        image_size=16, gen_filters=8, residual_blocks=1, disc_filters=8, disc_layers=1,
-        batch_size=4, epochs=10, decay_epochs=5, steps_per_epoch=4, augment=False,
-        diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False, sample_images=2,
-        keep_checkpoints=2,
-    )
+    config = BUDGET_CYCLEGAN
     run_dir = tmp_path / "run"
     first = train(config, data=data8, out=run_dir, time_budget=60, log=None, progress=False)
     assert (first.stopped, first.epochs_completed, first.planned_epochs) == ("time_budget", 1, 1)
