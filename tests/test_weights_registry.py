@@ -170,6 +170,17 @@ def test_import_of_other_hdf5_arrays_is_one_error_line(run_cli, empty_cache, tmp
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
 
 
+def test_a_cache_that_is_a_file_is_one_error_line(run_cli, tmp_path, monkeypatch, stylizer_files):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file")
+    monkeypatch.setenv("PAINTER_CACHE", str(not_a_folder))
+    for args in (("import", stylizer_files[0]), ("fetch", "stylizer")):
+        code, out, err = run_cli("weights", *args)
+        assert code == 2 and out == ""
+        assert _one_error_line(err).startswith(f"error: cache folder {not_a_folder} cannot be "
+                                               "created (File exists); set PAINTER_CACHE"), err
+
+
 def test_import_mixed_networks_is_a_usage_error(run_cli, empty_cache, tmp_path, stylizer_files):
     pt = tmp_path / "default_1.pt"
     with zipfile.ZipFile(pt, "w") as zf:
