@@ -634,11 +634,15 @@ def report_command(run_dir: Path, out: Path | None, force: bool, max_samples: in
               help="The most wall time the training step may take (e.g. 90s, 5m).")
 @click.option("--score/--no-score", default=True, show_default=True,
               help="MiFID of a subset of the zip (fetches the FID weights if missing).")
-def demo_command(out_dir: Path, force: bool, train_budget: str, score: bool) -> None:
+@click.option("--stylizer/--no-stylizer", default=True, show_default=True,
+              help="Paint with the pretrained stylizer and train from its base (fetches its "
+                   "weights if missing); --no-stylizer trains from the photos, ~2× faster.")
+def demo_command(out_dir: Path, force: bool, train_budget: str, score: bool,
+                 stylizer: bool) -> None:
     """Run the main job on the small real sample shipped in the package:
-    data → train → images.zip → check → MiFID → report."""
+    data → stylizer paintings → train → images.zip → check → MiFID → report."""
     from painter.demo import run_demo
 
     outputs = run_demo(out_dir, force=force, log=click.echo, train_budget=train_budget,
-                       score=score)
+                       score=score, stylizer=stylizer)
     click.echo("outputs: " + ", ".join(f"{key} {path}" for key, path in outputs.items()))

@@ -692,6 +692,24 @@ def _samples_section(run: RunRecord, max_samples: int | None) -> str:
             f'<div class="samples">{"".join(figures)}</div></section>')
 
 
+PAINTINGS_PNG = "paintings.png"
+
+
+def _paintings_section(run: RunRecord) -> str:
+    """RUN_DIR/paintings.png, first when present (`painter demo` writes it: the photos,
+    the pretrained stylizer's paintings of them, and the trained gen_G's)."""
+    path = run.run_dir / PAINTINGS_PNG
+    grid = _read_image(path, 0) if path.is_file() else None
+    if grid is None or grid.data is None:
+        return ""
+    data = base64.b64encode(grid.data).decode("ascii")
+    return (f'<section id="paintings"><h2>Paintings</h2><p class="muted">Rows: the photos, '
+            f"the pretrained stylizer's paintings of them, the trained gen_G's.</p>"
+            f'<figure><img src="data:{grid.mime};base64,{data}" width="{grid.width}" '
+            f'height="{grid.height}" alt="photos, stylized, trained"><figcaption><code>'
+            f"{PAINTINGS_PNG}</code></figcaption></figure></section>")
+
+
 def _checkpoints_section(run: RunRecord) -> str:
     if not run.checkpoints:
         body = '<p class="muted">No checkpoints yet.</p>'
@@ -804,6 +822,7 @@ def render_report(run: RunRecord, *, max_samples: int | None = None) -> str:
         f"<h1>{html.escape(run.name)}</h1>",
         f'<p class="subtitle">{html.escape(family)} · <code>'
         f"{html.escape(str(run.run_dir.resolve()))}</code></p>",
+        _paintings_section(run),
         _summary_cards(run),
         warnings,
         _charts_section(run),

@@ -43,7 +43,16 @@ def test_demo_writes_every_output_and_refuses_existing(run_cli, tmp_path):
             first = Image.open(f)
             assert first.format == "JPEG" and first.size == (256, 256) and first.mode == "RGB"
     assert "7,000 JPEGs" in stdout
-    assert "<title>" in (out / "run" / "report.html").read_text()
+    report = (out / "run" / "report.html").read_text()
+    assert "<title>" in report
+    # The stylizer's paintings and the run from its base (unless its weights could not be had).
+    if "stylizer skipped" not in stdout:
+        assert len(list((out / "stylized").glob("*.jpg"))) == 32
+        paintings = np.asarray(Image.open(out / "run" / "paintings.png"))
+        assert paintings.shape == (3 * 256 + 2 * 2, 6 * 256 + 5 * 2, 3)  # photos, stylized, trained
+        assert np.abs(paintings[:256].astype(int) - paintings[258:514].astype(int)).mean() > 5
+        assert report.index('id="paintings"') < report.index('id="curves"')
+        assert 'base = "stylizer"' in (out / "run" / "config.toml").read_text()
 
     before = grid_path.read_bytes()
     code, stdout, err = run_cli("demo", "--out", out)
