@@ -170,6 +170,7 @@ def test_stylizer_without_weights_says_how_to_get_them(few_photos, tmp_path, run
 # ---- the stylizer (needs the cached weights) ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_stylizer_paints_seeded_monet_styles(stylizer_weights, few_photos, tmp_path, run_cli,
                                              sample_dir):
     outs = {}
@@ -204,6 +205,7 @@ def test_stylizer_with_one_style_file_and_lab(stylizer_weights, few_photos, tmp_
     np.testing.assert_allclose(mean, target, atol=2.5)  # Lab statistics moved onto the style's
 
 
+@pytest.mark.slow
 def test_stylize_baseline_zip_equals_paint(stylizer_weights, few_photos, tmp_path, sample_dir):
     """The baseline's transform is the same model as `paint stylizer` (small count through
     the library: the CLI insists on Kaggle's 7,000)."""
@@ -223,8 +225,10 @@ def test_stylize_baseline_zip_equals_paint(stylizer_weights, few_photos, tmp_pat
             assert z.read(name) == (tmp_path / "painted" / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_untrained_stylizer_generator_is_the_baseline(stylizer_weights, sample_dir):
-    """Epoch 0 of a stylizer-based run is `baseline stylize --lab` at the chosen strength."""
+    """Epoch 0 of a stylizer-based run is `baseline stylize` at the chosen strength (here
+    with the Lab transfer after it, as `base_order = "stylize_first"` builds)."""
     import dataclasses
 
     from painter.config import load_config
@@ -235,7 +239,8 @@ def test_untrained_stylizer_generator_is_the_baseline(stylizer_weights, sample_d
     from painter.submit.paint import stylizer_model
     from painter.train.tracking import decode_photos
 
-    config = dataclasses.replace(load_config("cpu_proof_stylizer"), base_strength=0.5)
+    config = dataclasses.replace(load_config("cpu_proof_stylizer"), base_strength=0.5,
+                                 color_transfer="lab")
     generator = build_generator(config, "gen_G")
     monets = np.stack(list(decoded_images((str(sample_dir), "monet"))))
     mean, std, _ = lab_statistics(monets)

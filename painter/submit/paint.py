@@ -71,6 +71,12 @@ def default_monets() -> Any:
     return (str(default_data_root()), "monet")
 
 
+def _as_source(value: Any, domain: str) -> Any:
+    """A path the user named as a `painter.data` source (a Kaggle root becomes
+    `(root, domain)`); anything else (a `(root, domain)` tuple, a list) as it is."""
+    return as_source(value, domain) if isinstance(value, (str, os.PathLike)) else value
+
+
 def style_images(style: str, monets: Any = None) -> tuple[str, Any]:
     """(choice, source of the style images) for a `--style` value.
 
@@ -83,7 +89,7 @@ def style_images(style: str, monets: Any = None) -> tuple[str, Any]:
     if style in STYLE_CHOICES:
         if monets is None:
             return style, default_monets()
-        return style, as_source(monets, "monet") if isinstance(monets, (str, os.PathLike)) else monets
+        return style, _as_source(monets, "monet")
     path = Path(style)
     if path.exists():
         return "random", as_source(str(path), "monet")
@@ -297,7 +303,7 @@ def paint(
             raise UsageError(f"{run_dir}: a {config.family} run samples latents; it paints no photos")
         checkpoint = checkpoint or default_checkpoint(run_dir)
         found = train_checkpoints.find_checkpoint(run_dir, checkpoint)
-    source = as_source(src, "photo")
+    source = _as_source(src, "photo")
     photos = read_photos(source)
     check_folder_output(out, output_names(photos), force)
     log(f"{len(photos):,} photos in {_describe(source)}")
