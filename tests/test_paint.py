@@ -252,3 +252,24 @@ def test_untrained_stylizer_generator_is_the_baseline(stylizer_weights, sample_d
     ours = photo_translator(generator, config.image_size)(photos).astype(int)
     theirs = photo_translator(baseline)(photos).astype(int)
     assert np.abs(ours - theirs).max() <= 1  # rounding only
+
+
+def test_interrupted_painting_leaves_nothing(few_photos, tmp_path):
+    from painter.submit.generate import read_photos
+    from painter.submit.paint import write_folder
+
+    calls = []
+
+    def transform(batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return batch
+
+    out = tmp_path / "painted"
+    out.mkdir()
+    (out / "mine.jpg").write_bytes(b"mine")
+    with pytest.raises(KeyboardInterrupt):
+        write_folder(out, read_photos(str(few_photos)), transform, batch=2)
+    assert calls == [2, 2]
+    assert _jpegs(out) == ["mine.jpg"] and _no_leftovers(tmp_path)
