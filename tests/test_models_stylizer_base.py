@@ -257,3 +257,33 @@ def test_shipped_stylizer_proof_config_loads():
 
     config = load_config("cpu_proof_stylizer")
     assert config.base == "stylizer" and config.starts_from_data and config.track_mifid
+
+
+def test_run_start_measures_strengths_with_the_tracker_and_records_the_choice(sample_dir):
+    """`painter.train.run._match_from_data`: the tracker scores each strength on its
+    photos; the chosen one comes back in the config (config.toml records it)."""
+    from types import SimpleNamespace
+
+    from painter.models.stylizer import stylizer_weights_path
+    from painter.train.run import _match_from_data
+
+    if not stylizer_weights_path().is_file():
+        pytest.skip(f"stylizer weights not cached at {stylizer_weights_path()}")
+    config = dataclasses.replace(TINY, color_transfer="none", base_strengths="0.75,0.25")
+    networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
+                               gen_F=build_generator(config, "gen_F"))
+    scored = []
+
+    class Tracker:
+        def score(self, generator, image_size):
+            strength = float(stylizer_parts(generator)[2].strength.numpy())
+            scored.append((strength, image_size))
+            return {"mifid": 100 + strength}
+
+    tracking = SimpleNamespace(hooks=(Tracker(),), training_photos=sorted(
+        (sample_dir / "photo_jpg").glob("*.jpg"))[:4])
+    chosen = _match_from_data(networks, config, sample_dir, tracking, log=lambda m: None)
+    assert scored == [(0.75, 32), (0.25, 32)]
+    assert chosen.base_strength == 0.25 and chosen.base_strengths == config.base_strengths
+    mix = stylizer_parts(networks.gen_G)[2]
+    assert float(mix.strength.numpy()) == 0.25 and float(mix.count.numpy()) == 32
