@@ -1,22 +1,38 @@
 """`painter demo` on the embedded sample: data → train → images.zip → check → report.
 
-README command 1 (and so CI) runs the full demo, MiFID included; here the MiFID step is
-left out to keep the suite fast.
+README command 1 (and so CI) runs the full demo, MiFID included; CI checks that run's
+output here, while a plain `pytest` runs the demo itself without the MiFID step.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 
-def test_demo_writes_every_output_and_refuses_existing(run_cli, tmp_path):
+def _demo_output(run_cli, tmp_path) -> tuple[Path, str]:
+    """The demo's output folder and what it printed.
+
+    `.ci/run` runs README command 1 (`painter demo`, MiFID included) first and names its
+    output and log in PAINTER_DEMO_OUT / PAINTER_DEMO_LOG, so CI checks that run instead of
+    running the demo a second time. Elsewhere the demo runs here, without the MiFID step.
+    """
+    out, log = os.environ.get("PAINTER_DEMO_OUT"), os.environ.get("PAINTER_DEMO_LOG")
+    if out and log and (Path(out) / "run" / "report.html").is_file():
+        return Path(out), Path(log).read_text()
     out = tmp_path / "demo"
     code, stdout, err = run_cli("demo", "--out", out, "--train-budget", "10m", "--no-score")
     assert code == 0, err
+    return out, stdout
+
+
+def test_demo_writes_every_output_and_refuses_existing(run_cli, tmp_path):
+    out, stdout = _demo_output(run_cli, tmp_path)
     grid_path = out / "sample_grid.png"
     assert f"to {grid_path}" in stdout and "JPEG bytes identical" in stdout
     assert sorted(p.name for p in (out / "data" / "monet_tfrec").iterdir()) == [
