@@ -1,4 +1,4 @@
-"""How much writing images.zip costs on top of inference (issue 7's goal: ≤ 1.1×).
+"""How much writing images.zip costs on top of inference (the goal: ≤ 1.1×).
 
 Builds the `quick` config's generator at 256 px (random weights: the time does not depend
 on them) and runs the same COUNT inputs (the embedded sample's 32 photos and their

@@ -1,4 +1,4 @@
-"""Issue 8's four numbers for a run with held-out scoring photos (`score_photos` > 0).
+"""The quality proof's numbers for a run with held-out scoring photos (`score_photos` > 0).
 
 Scores, against the Monets and on the run's scoring photos only (the last `score_photos`
 by name, which neither training nor tracking saw; RUN_DIR/photo_split.json):

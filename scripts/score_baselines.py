@@ -1,4 +1,4 @@
-"""Local MiFID of the cheap baselines on a photo subset (issues 8 and 15's reference numbers).
+"""Local MiFID of the cheap baselines on a photo subset (the reference numbers in docs/BENCHMARKS.md).
 
 Writes the photos as they are, colour-matched to the Monets (Lab, RGB) and painted by the
 pretrained stylizer into temporary zips of exactly N images (no variants: the library

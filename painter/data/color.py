@@ -1,5 +1,5 @@
 """Colour statistics of image sets: per-channel histograms and the curve that matches one
-set's histograms to another's (the start of a `tone_curve` generator, issue 8); sRGB ↔
+set's histograms to another's (the start of a `tone_curve` generator); sRGB ↔
 CIE L*a*b* and the Lab mean and standard deviation of a set (the `color-match` baseline
 and the start of a `color_transfer = "lab"` generator).
 

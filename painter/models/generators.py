@@ -25,7 +25,7 @@ shape in [-1, 1]. Three `CycleGANConfig` fields shape all of them:
   `LabColorTransfer`, each image's Lab mean and standard deviation moved onto the target
   domain's (set by training from the data, trainable after). An untrained generator is
   then exactly the `color-match` baseline (Reinhard et al. 2001), the strongest cheap
-  baseline measured (issue 8), and training can only be judged against it. A tone curve
+  baseline measured (docs/BENCHMARKS.md), and training can only be judged against it. A tone curve
   (`tone_curve_init = "identity"`) may follow it.
 - `base` (needs `output="residual"`): "stylizer" adds gen_G's residual to the photo painted
   by the pretrained arbitrary style network (`painter.models.stylizer`), whose style input

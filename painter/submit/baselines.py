@@ -1,4 +1,4 @@
-"""Cheap baselines a trained model has to beat (issue 8).
+"""Cheap baselines a trained model has to beat.
 
 - `photos`: the photos as they are. MiFID rewards Monet-like statistics, but real photos
   already score far better than a badly trained GAN.

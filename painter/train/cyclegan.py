@@ -349,7 +349,7 @@ def match_from_data(
     - `color_transfer = "lab"`: the target of the Lab colour transfer is the other
       domain's Lab mean and standard deviation.
 
-    On its own either start is a colour-matching baseline (issue 8 measures both);
+    On its own either start is a colour-matching baseline (docs/BENCHMARKS.md scores both);
     training starts from it instead of from the photo, and the MiFID-tracked `best` can
     only improve on it. `CycleGANConfig.starts_from_data` says whether a config has one.
 

@@ -1,4 +1,4 @@
-"""MiFID tracking during training, and the photo split that keeps it honest (issue 8).
+"""MiFID tracking during training, and the photo split that keeps it honest.
 
 A GAN's losses say little about what Kaggle scores, so a CycleGAN run with
 `track_mifid = true` translates a fixed set of held-out photos every `track_every` epochs,
