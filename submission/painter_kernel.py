@@ -243,6 +243,16 @@ class Outcome:
     def ok(self):
         return self.returncode == 0 and self.stopped is None
 
+    def last_json(self):
+        """The last line the command printed that parses as a JSON object, or None."""
+        for line in reversed(self.lines):
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    continue
+        return None
+
     def error(self):
         """The command's last `error:` line, else its exit status, in one line."""
         for line in reversed(self.lines):
@@ -443,14 +453,7 @@ class Kernel:
             watchdog=max(self.watchdog, DEFAULT_WATCHDOG_SECONDS), grace=self.grace,
             label=f"{sys.executable} -c PROBE {self.accelerator}  (painter, TensorFlow, devices)",
         )
-        found = None
-        for line in reversed(done.lines):
-            if line.startswith("{"):
-                try:
-                    found = json.loads(line)
-                    break
-                except ValueError:
-                    continue
+        found = done.last_json()
         if not done.ok or found is None:
             raise KernelError(f"painter or TensorFlow does not import: {done.error()}")
         print(
@@ -634,14 +637,7 @@ class Kernel:
         started = time.time()
         real = os.path.join(self.data_dir, "monet_jpg")
         done = self.run(self.painter + ["score", self.images, "--real", real, "--json"])
-        result = None
-        for line in reversed(done.lines):
-            if line.startswith("{"):
-                try:
-                    result = json.loads(line)
-                    break
-                except ValueError:
-                    continue
+        result = done.last_json()
         if not done.ok or result is None:
             # The zip is fine; a missing score is reported, not a reason to fail the kernel.
             print(f"error: score: {done.error()}", file=sys.stderr, flush=True)

@@ -459,6 +459,12 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code)]
 
 
+def test_outcome_last_json_is_the_last_line_that_parses_as_an_object():
+    lines = ['{"first": 1}', "progress 3/7", '{"mifid": 52.5}', "{not json", "done"]
+    assert ks.Outcome(0, lines, None, 1.0).last_json() == {"mifid": 52.5}
+    assert ks.Outcome(0, ["no json here", "{broken"], None, 1.0).last_json() is None
+
+
 def test_watchdog_stops_a_silent_process_first_with_sigint(tmp_path):
     marker = tmp_path / "interrupted"
     command = _python(f"""
