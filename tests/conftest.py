@@ -57,3 +57,20 @@ def run_cli(capfd):
         return exc.value.code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, sample_dir) -> Path:
+    """A run directory of a tiny ResNet CycleGAN trained one step on the embedded sample
+    (read-only: tests write their outputs elsewhere)."""
+    from painter.config import CycleGANConfig
+    from painter.train.run import train
+
+    config = CycleGANConfig(
+        image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2,
+        batch_size=2, epochs=1, decay_epochs=0, pool_size=0, diffaugment="", augment=False,
+        jit_compile=False, sample_images=2, keep_checkpoints=1,
+    )
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train(config, data=sample_dir, out=out, steps_per_epoch=1, log=None, progress=False)
+    return out

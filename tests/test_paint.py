@@ -12,23 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painter.config import CycleGANConfig
-
-TINY = CycleGANConfig(
-    image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2,
-    batch_size=2, epochs=1, decay_epochs=0, pool_size=0, diffaugment="", augment=False,
-    jit_compile=False, sample_images=2, keep_checkpoints=1,
-)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, sample_dir):
-    from painter.train.run import train
-
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    train(TINY, data=sample_dir, out=out, steps_per_epoch=1, log=None, progress=False)
-    return out
-
 
 @pytest.fixture
 def stylizer_weights():
