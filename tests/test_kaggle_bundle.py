@@ -29,11 +29,10 @@ def fake_wheel(tmp_path) -> Path:
 
 
 @pytest.fixture
-def empty_cache(tmp_path, monkeypatch) -> Path:
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    monkeypatch.setenv("PAINTER_CACHE", str(cache))
-    return cache
+def empty_cache(empty_cache) -> Path:
+    """conftest's empty cache, created: these tests put weights files in it."""
+    empty_cache.mkdir()
+    return empty_cache
 
 
 def _read_json(path: Path) -> dict:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from painter.config import CycleGANConfig
+from conftest import tiny_cyclegan
 from painter.models.discriminators import patchgan_discriminator, patchgan_output_size
 
-TINY = CycleGANConfig(image_size=64, disc_filters=4)
+TINY = tiny_cyclegan(image_size=64, disc_layers=3)  # the 70×70 PatchGAN's layers
 
 
 def images(n=2, size=64, seed=0):

