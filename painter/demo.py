@@ -201,8 +201,9 @@ def _paintings_grid(data_root: Path, stylized_dir: Path, run_dir: Path, force: b
 
     from painter.data import decode_rgb
     from painter.report import PAINTINGS_PNG
-    from painter.submit.generate import default_checkpoint, photo_translator, read_photos
-    from painter.train.run import load_generator
+    from painter.inference import photo_translator
+    from painter.submit.generate import default_checkpoint, read_photos
+    from painter.train.checkpoints import load_generator
     from painter.viz import save_image_grid
 
     photos = read_photos((data_root, "photo"))[:GRID_PHOTOS]

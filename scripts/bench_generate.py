@@ -37,7 +37,8 @@ def main() -> None:
     from painter.config import load_config
     from painter.data import SAMPLE_ROOT
     from painter.models.generators import build_generator
-    from painter.submit.generate import photo_inputs, photo_translator, read_photos, write_submission
+    from painter.inference import photo_translator
+    from painter.submit.generate import photo_inputs, read_photos, write_submission
 
     config = load_config(args.config, image_size=256)
     model = build_generator(config, name="gen_G")

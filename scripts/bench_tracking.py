@@ -47,12 +47,13 @@ def main() -> None:
     import tensorflow as tf
 
     from painter.config import load_config
+    from painter.rundir import photo_folder, split_photos
     from painter.train import tracking
     from painter.train.run import build_training_model
 
     config = load_config(args.config)
-    split = tracking.split_photos(tracking.photo_folder(args.data),
-                                  track_photos=config.track_photos, score_photos=config.score_photos)
+    split = split_photos(photo_folder(args.data),
+                         track_photos=config.track_photos, score_photos=config.score_photos)
     tracker = tracking.MiFIDTracker(split.tracking, (args.data, "monet"), every=config.track_every,
                                     log=None)
     model = build_training_model(config, config.steps_per_epoch or 100,

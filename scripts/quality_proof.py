@@ -54,17 +54,20 @@ def main() -> None:
     from painter.config import load_config
     from painter.submit.baselines import color_stats, match_colors
     from painter.train import checkpoints as ckpt
+    from painter.metrics.features import decode_photos, fid_feature_extractor, image_features, jpeg_round_trip
+    from painter.metrics.score import real_statistics, require_fid_weights
+    from painter.rundir import split_files
     from painter.train import tracking
+    from painter.train.checkpoints import load_generator
     from painter.train.history import read_history
-    from painter.train.run import load_generator
     from painter.viz import image_grid
 
-    weights = tracking.require_fid_weights("quality_proof")
-    features = tracking.fid_feature_extractor(weights)
+    weights = require_fid_weights("quality_proof")
+    features = fid_feature_extractor(weights)
     monets = (str(args.data), "monet")
-    real = tracking.real_statistics(monets, features, cache_weights=weights)
-    files = tracking.split_files(args.run_dir, "scoring", args.data / "photo_jpg")
-    photos = tracking.decode_photos(files)
+    real = real_statistics(monets, features, cache_weights=weights)
+    files = split_files(args.run_dir, "scoring", args.data / "photo_jpg")
+    photos = decode_photos(files)
     print(f"{len(files)} scoring photos of {args.run_dir}, {len(real.features)} Monets", flush=True)
 
     candidates = {"do nothing": lambda: photos,
@@ -93,7 +96,7 @@ def main() -> None:
 
             networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
                                        gen_F=build_generator(config, "gen_F"))
-            training = tracking.split_files(args.run_dir, "training", args.data / "photo_jpg")
+            training = split_files(args.run_dir, "training", args.data / "photo_jpg")
             _match_from_data(networks, config, args.data, SimpleNamespace(training_photos=training),
                                log=print)
             return tracking.translate(networks.gen_G, photos, config.image_size)
@@ -103,8 +106,8 @@ def main() -> None:
     results, shown = {}, {}
     for label, make in candidates.items():
         started = time.perf_counter()
-        images = tracking.jpeg_round_trip(np.asarray(make(), dtype=np.uint8))
-        generated = tracking.features_of(images, features)
+        images = jpeg_round_trip(np.asarray(make(), dtype=np.uint8))
+        generated = image_features(images, features)
         mu, sigma = activation_statistics(generated)
         fid = frechet_distance(mu, sigma, real.mu, real.sigma)
         distance = memorization_distance(generated, real.features)

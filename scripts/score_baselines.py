@@ -46,7 +46,7 @@ def transform_of(kind: str, monets):
     name, strength, *options = kind.split(":")
     if name != "stylize" or set(options) - {"mean", "lab", "labfirst"}:
         raise SystemExit(f"unknown kind {kind!r} (photos, lab, rgb, stylize:S[:mean][:lab|:labfirst])")
-    from painter.submit.generate import photo_translator
+    from painter.inference import photo_translator
     from painter.submit.paint import stylizer_model
 
     model = stylizer_model(strength=float(strength), style="mean" if "mean" in options else "random",
@@ -71,7 +71,7 @@ def main() -> None:
 
     monets = as_source(args.monets, "monet")
     if args.run is not None:
-        from painter.train.tracking import split_files
+        from painter.rundir import split_files
 
         photos = read_photos([str(p) for p in split_files(args.run, "scoring", args.photos)])
     else:

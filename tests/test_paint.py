@@ -46,8 +46,8 @@ def _jpegs(folder):
 
 
 def test_run_dir_paints_a_folder_of_same_named_jpegs(tiny_run, few_photos, tmp_path, run_cli):
-    from painter.submit.generate import photo_translator
-    from painter.train.run import load_generator
+    from painter.inference import photo_translator
+    from painter.train.checkpoints import load_generator
 
     out = tmp_path / "painted"
     code, stdout, stderr = run_cli("paint", tiny_run, few_photos, "--out", out)
@@ -194,7 +194,8 @@ def test_stylize_baseline_zip_equals_paint(stylizer_weights, few_photos, tmp_pat
     the library: the CLI insists on Kaggle's 7,000)."""
     import itertools
 
-    from painter.submit.generate import photo_inputs, photo_translator, read_photos, write_submission
+    from painter.inference import photo_translator
+    from painter.submit.generate import photo_inputs, read_photos, write_submission
     from painter.submit.paint import paint, stylizer_model
 
     monets = str(sample_dir / "monet_jpg")
@@ -218,9 +219,10 @@ def test_untrained_stylizer_generator_is_the_baseline(stylizer_weights, sample_d
     from painter.metrics.features import decoded_images
     from painter.models.generators import build_generator, start_stylizer_base
     from painter.data.color import lab_statistics
-    from painter.submit.generate import photo_translator, read_photos
+    from painter.inference import photo_translator
+    from painter.submit.generate import read_photos
     from painter.submit.paint import stylizer_model
-    from painter.train.tracking import decode_photos
+    from painter.metrics.features import decode_photos
 
     config = dataclasses.replace(load_config("cpu_proof_stylizer"), base_strength=0.5,
                                  color_transfer="lab")

@@ -19,6 +19,7 @@ from PIL import Image
 
 from painter.config import NoiseGANConfig
 from painter.errors import DataError
+from painter import inference
 from painter.submit import generate as gen
 from painter.submit.baselines import ColorStats, color_stats, lab_to_rgb, match_colors, rgb_to_lab
 
@@ -35,13 +36,13 @@ def _no_partial_files(folder):
 
 
 def test_cyclegan_translations_of_photos_then_variants(tiny_run, sample_dir, tmp_path):
-    from painter.train.run import load_generator
+    from painter.train.checkpoints import load_generator
 
     config, model = load_generator(tiny_run)
     photos = gen.read_photos((str(sample_dir), "photo"))
     out = tmp_path / "images.zip"
     result = gen.write_submission(
-        out, gen.photo_inputs(photos), 80, gen.photo_translator(model, config.image_size), batch=16
+        out, gen.photo_inputs(photos), 80, inference.photo_translator(model, config.image_size), batch=16
     )
     entries = _entries(out)
     assert result.count == len(entries) == 80
@@ -94,7 +95,7 @@ def test_noise_generator_latents_are_seeded(tmp_path):
     model = noise_generator(NoiseGANConfig(image_size=32, latent_dim=8, gen_filters=32), name="noise_generator")
     digests = []
     for name in ("a.zip", "b.zip"):
-        gen.write_submission(tmp_path / name, gen.latent_inputs(8, seed=3), 6, gen.latent_sampler(model), batch=4)
+        gen.write_submission(tmp_path / name, gen.latent_inputs(8, seed=3), 6, inference.latent_sampler(model), batch=4)
         digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
     assert digests[0] == digests[1]
     entries = _entries(tmp_path / "a.zip")
@@ -172,7 +173,7 @@ def test_interrupted_generation_leaves_no_zip(tiny_run, tmp_path, run_cli, monke
     import os
     import signal
 
-    real_translator = gen.photo_translator
+    real_translator = inference.photo_translator
     calls = []
 
     def translator(model, image_size=None):
@@ -189,7 +190,7 @@ def test_interrupted_generation_leaves_no_zip(tiny_run, tmp_path, run_cli, monke
 
         return interrupted
 
-    monkeypatch.setattr(gen, "photo_translator", translator)
+    monkeypatch.setattr(inference, "photo_translator", translator)
     out = tmp_path / "images.zip"
     code, stdout, err = run_cli("generate", tiny_run, "--out", out, "--batch", "8")
     assert code == 130

@@ -24,6 +24,10 @@ import painter.data
 from painter.config import CycleGANConfig, config_to_toml
 from painter.errors import UsageError
 from painter.train import checkpoints as ckpt
+from painter import rundir
+from painter.metrics.features import decode_photos, image_features, jpeg_round_trip
+from painter.metrics.maths import frechet_distance_low_rank
+from painter.metrics.score import mifid_of
 from painter.train import tracking
 from painter.train.history import read_history
 
@@ -59,32 +63,32 @@ def data_root(tmp_path, sample_dir):
 
 def test_split_is_by_name_disjoint_and_deterministic(data_root):
     folder = data_root / "photo_jpg"
-    split = tracking.split_photos(folder, track_photos=6, score_photos=4)
+    split = rundir.split_photos(folder, track_photos=6, score_photos=4)
     names = sorted(p.stem for p in folder.iterdir())
     assert [p.stem for p in split.scoring] == names[-4:]
     assert [p.stem for p in split.tracking] == names[-10:-4]
     assert [p.stem for p in split.training] == names[:-10]
-    assert split == tracking.split_photos(folder, track_photos=6, score_photos=4)
+    assert split == rundir.split_photos(folder, track_photos=6, score_photos=4)
     # Adding photos that sort last moves the held-out range: the rule is by name only.
     (folder / "zzzz.jpg").write_bytes((folder / f"{names[0]}.jpg").read_bytes())
-    moved = tracking.split_photos(folder, track_photos=6, score_photos=4)
+    moved = rundir.split_photos(folder, track_photos=6, score_photos=4)
     assert moved.scoring[-1].stem == "zzzz" and moved.training == split.training + (split.tracking[0],)
 
 
 def test_split_refuses_to_leave_nothing_to_train_on(data_root):
     with pytest.raises(UsageError, match="leaves none to train on"):
-        tracking.split_photos(data_root / "photo_jpg", track_photos=30, score_photos=2)
+        rundir.split_photos(data_root / "photo_jpg", track_photos=30, score_photos=2)
 
 
 def test_a_resume_must_hold_out_the_same_photos(data_root, tmp_path):
     folder = data_root / "photo_jpg"
-    first = tracking.Tracking(tracking.split_photos(folder, track_photos=6, score_photos=4))
+    first = tracking.Tracking(rundir.split_photos(folder, track_photos=6, score_photos=4))
     first.write(tmp_path)
     first.check_resume(tmp_path)  # the same split: fine
-    other = tracking.Tracking(tracking.split_photos(folder, track_photos=5, score_photos=4))
+    other = tracking.Tracking(rundir.split_photos(folder, track_photos=5, score_photos=4))
     with pytest.raises(UsageError, match="held out now differ"):
         other.check_resume(tmp_path)
-    assert tracking.split_files(tmp_path, "scoring") == list(first.split.scoring)
+    assert rundir.split_files(tmp_path, "scoring") == list(first.split.scoring)
 
 
 def test_photos_only_as_tfrecords_cannot_be_split(tmp_path, data_root):
@@ -92,8 +96,8 @@ def test_photos_only_as_tfrecords_cannot_be_split(tmp_path, data_root):
     (root / "photo_tfrec").mkdir(parents=True)
     (root / "photo_tfrec" / "photo00-1.tfrec").write_bytes(b"")
     with pytest.raises(UsageError, match="needs them as image files"):
-        tracking.photo_folder(root)
-    assert tracking.photo_folder(data_root) == data_root / "photo_jpg"
+        rundir.photo_folder(root)
+    assert rundir.photo_folder(data_root) == data_root / "photo_jpg"
 
 
 # ---- a tracked run ------------------------------------------------------------------------
@@ -148,7 +152,7 @@ def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_h
     tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
                                     features=colour_features, log=None)
     identity = tracking.translate(lambda x, training=False: x, tracker.photos, TINY.image_size)
-    untouched = tracking.mifid_of(tracking.jpeg_round_trip(identity), tracker.real,
+    untouched = mifid_of(jpeg_round_trip(identity), tracker.real,
                                   colour_features)
     assert scores[0] == pytest.approx(untouched["mifid"], rel=1e-4)
 
@@ -165,8 +169,8 @@ def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_h
     assert any("new best" in line for line in lines)
 
     # The split is recorded, and the pipeline got exactly the training part.
-    recorded = tracking.read_split(run_dir)
-    split = tracking.split_photos(data_root / "photo_jpg", track_photos=6, score_photos=4)
+    recorded = rundir.read_split(run_dir)
+    split = rundir.split_photos(data_root / "photo_jpg", track_photos=6, score_photos=4)
     assert recorded["counts"] == {"training": 22, "tracking": 6, "scoring": 4}
     assert recorded["tracking"] == [p.stem for p in split.tracking]
     assert sorted(map(str, built["photos"])) == sorted(map(str, split.training))
@@ -204,10 +208,10 @@ def test_a_matched_tone_curve_starts_from_the_training_photos_histogram_match(
 
     # What epoch 0 scored: the held-out photos through the curve that matches the
     # *training* photos' histograms (never the held-out ones) to the Monets'.
-    split = tracking.split_photos(data_root / "photo_jpg", track_photos=6, score_photos=4)
+    split = rundir.split_photos(data_root / "photo_jpg", track_photos=6, score_photos=4)
     knots = np.linspace(-1, 1, 17)
     curve = histogram_match_curve(
-        channel_histograms(tracking.decode_photos(split.training, TINY.image_size)),
+        channel_histograms(decode_photos(split.training, TINY.image_size)),
         channel_histograms(decoded_images((data_root, "monet"))),
         knots,
     )
@@ -220,12 +224,12 @@ def test_a_matched_tone_curve_starts_from_the_training_photos_histogram_match(
 
     tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
                                     features=colour_features, log=None)
-    expected = tracking.mifid_of(
-        tracking.jpeg_round_trip(tracking.translate(lambda x, training=False: matched(x), tracker.photos, TINY.image_size)),
+    expected = mifid_of(
+        jpeg_round_trip(tracking.translate(lambda x, training=False: matched(x), tracker.photos, TINY.image_size)),
         tracker.real, colour_features,
     )["mifid"]
-    untouched = tracking.mifid_of(
-        tracking.jpeg_round_trip(tracking.translate(lambda x, training=False: x, tracker.photos,
+    untouched = mifid_of(
+        jpeg_round_trip(tracking.translate(lambda x, training=False: x, tracker.photos,
                                                     TINY.image_size)),
         tracker.real, colour_features,
     )["mifid"]
@@ -235,7 +239,7 @@ def test_a_matched_tone_curve_starts_from_the_training_photos_histogram_match(
 
 
 def split_files_of(run_dir, data_root):
-    return tracking.split_files(run_dir, "tracking", data_root / "photo_jpg")
+    return rundir.split_files(run_dir, "tracking", data_root / "photo_jpg")
 
 
 def test_tracking_without_fid_weights_fails_first_in_one_line(run_cli, tmp_path, data_root,
@@ -275,9 +279,9 @@ def test_low_rank_frechet_distance_is_kaggles_formula():
         mu_real, sigma_real = activation_statistics(real)
         mu_gen, sigma_gen = activation_statistics(generated)
         expected = frechet_distance(mu_gen, sigma_gen, mu_real, sigma_real)
-        got = tracking.frechet_distance_low_rank(generated, mu_real, sigma_real)
+        got = frechet_distance_low_rank(generated, mu_real, sigma_real)
         assert got == pytest.approx(expected, rel=1e-6)
-    assert tracking.frechet_distance_low_rank(real, mu_real, sigma_real) == pytest.approx(0, abs=1e-6)
+    assert frechet_distance_low_rank(real, mu_real, sigma_real) == pytest.approx(0, abs=1e-6)
 
 
 def test_tracker_score_equals_painter_score_of_the_same_images(tmp_path, sample_dir, monkeypatch):
@@ -316,7 +320,7 @@ def test_tracker_score_equals_painter_score_of_the_same_images(tmp_path, sample_
     score = tracker.score(generator, image_size=128)
     assert len(feature_cache.list_entries()) == 1  # the Monets' features, for `painter score`
 
-    images = tracking.jpeg_round_trip(tracking.translate(generator, tracker.photos, 128))
+    images = jpeg_round_trip(tracking.translate(generator, tracker.photos, 128))
     assert np.abs(images.astype(int) - tracker.photos.astype(int)).mean() > 5
     folder = tmp_path / "translations"
     folder.mkdir()
@@ -333,7 +337,7 @@ def test_tracker_score_equals_painter_score_of_the_same_images(tmp_path, sample_
     assert reference.real_cached
 
     # The same generated features and the same real statistics on both sides…
-    generated = tracking.features_of(images, tracker.features)
+    generated = image_features(images, tracker.features)
     mu, sigma, mu_real, sigma_real = captured[0]
     np.testing.assert_allclose(mu, generated.mean(axis=0), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(sigma, np.cov(generated, rowvar=False), rtol=1e-6, atol=1e-9)
@@ -342,7 +346,7 @@ def test_tracker_score_equals_painter_score_of_the_same_images(tmp_path, sample_
     # …so the same distance, and the FID of Kaggle's formula (the test above).
     assert score["distance"] == pytest.approx(reference.distance, rel=1e-6)
     assert score["fid"] == pytest.approx(
-        tracking.frechet_distance_low_rank(generated, mu_real, sigma_real), rel=1e-6)
+        frechet_distance_low_rank(generated, mu_real, sigma_real), rel=1e-6)
     assert score["mifid"] == pytest.approx(score["fid"])  # distance ≥ 0.1: MiFID = FID
 
 
@@ -358,7 +362,7 @@ def test_an_untrained_residual_generator_scores_as_the_photos(sample_dir):
     tracker = tracking.MiFIDTracker(photos, sample_dir / "monet_jpg", features=colour_features,
                                     log=None)
     score = tracker.score(generator, image_size=256)
-    as_they_are = tracking.mifid_of(tracking.jpeg_round_trip(tracker.photos), tracker.real,
+    as_they_are = mifid_of(jpeg_round_trip(tracker.photos), tracker.real,
                                     colour_features)
     assert score == pytest.approx(as_they_are, rel=1e-9)
 
@@ -388,12 +392,12 @@ def test_a_lab_colour_transfer_starts_from_the_monets_lab_statistics(tmp_path, d
     transfer.set_target(mean, std)
     tracker = tracking.MiFIDTracker(split_files_of(run_dir, data_root), (data_root, "monet"),
                                     features=colour_features, log=None)
-    expected = tracking.mifid_of(
-        tracking.jpeg_round_trip(tracking.translate(lambda x, training=False: transfer(x),
+    expected = mifid_of(
+        jpeg_round_trip(tracking.translate(lambda x, training=False: transfer(x),
                                                     tracker.photos, TINY.image_size)),
         tracker.real, colour_features,
     )["mifid"]
-    untouched = tracking.mifid_of(tracking.jpeg_round_trip(tracker.photos), tracker.real,
+    untouched = mifid_of(jpeg_round_trip(tracker.photos), tracker.real,
                                   colour_features)["mifid"]
     scores = [row["mifid"] for row in read_history(run_dir / "history.csv")]
     assert scores[0] == pytest.approx(expected, rel=1e-3)

@@ -78,7 +78,7 @@ def test_tiny_cyclegan_overfits_8_images_and_writes_its_run(tmp_path, data8):
     assert (run_dir / "loss.png").stat().st_size > 1000
     assert any((run_dir / "logs").iterdir())
     assert "steps_per_epoch = 50" in (run_dir / "config.toml").read_text()
-    from painter.train.run import run_data_root
+    from painter.rundir import run_data_root
 
     assert run_data_root(run_dir) == data8.resolve()  # `painter generate` reads its photos
     loaded_config, generator = load_generator(run_dir)

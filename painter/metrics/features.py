@@ -1,4 +1,5 @@
-"""pool_3 features of a stream of images, a batch at a time.
+"""Features of a set of images, a batch at a time: the one path that `painter score`
+(`compute_mifid`) and MiFID tracking during training both take (`image_features`).
 
 Only one batch of decoded images is held at once; the features themselves (n × 2048
 float64, 160 MB for 10,000 images) are what MiFID needs in full.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -16,6 +19,9 @@ from painter.errors import DataError
 from painter.metrics.inception import FID_FEATURES
 
 DEFAULT_BATCH = 32
+
+# uint8 images (n, H, W, 3) → features (n, d). The FID Inception's pool_3 by default.
+FeatureExtractor = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +107,61 @@ def _batches(images: Iterable[np.ndarray], batch: int) -> Iterator[np.ndarray]:
         yield np.stack(buffer)
 
 
+def network_extractor(model) -> FeatureExtractor:
+    """A Keras model (e.g. `fid_inception()`) as a `FeatureExtractor`: its outputs of a
+    batch as float64, widened as Kaggle's `np.empty` buffer does."""
+    return lambda images: np.asarray(model.predict_on_batch(images), dtype=np.float64)
+
+
+def fid_feature_extractor(weights: str | os.PathLike = "fid") -> FeatureExtractor:
+    """The FID Inception (`painter.metrics.fid_inception`) as a `FeatureExtractor`."""
+    from painter.metrics.inception import fid_inception
+
+    return network_extractor(fid_inception(weights=weights))
+
+
+def image_features(
+    images: Iterable[np.ndarray],
+    extractor: FeatureExtractor,
+    batch: int = DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Features of images through `extractor`, `batch` at a time.
+
+    Args:
+        images: uint8 RGB arrays (H, W, 3) of one size, any iterable (streamed), or one
+            array (n, H, W, 3).
+        extractor: a `FeatureExtractor` (`fid_feature_extractor()` for MiFID).
+        batch: images per call. Default 32.
+        progress: called with the number of images done after each batch.
+
+    Returns:
+        float64 array (n, d); (0, 2048) for no images.
+
+    Raises:
+        ValueError: `batch` < 1.
+    """
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"`batch` must be a positive int. Received: batch={batch!r}")
+    chunks = []
+    done = 0
+    for images_batch in _batches(images, batch):
+        chunks.append(np.asarray(extractor(images_batch), dtype=np.float64))
+        done += len(images_batch)
+        if progress is not None:
+            progress(done)
+    if not chunks:
+        return np.empty((0, FID_FEATURES), dtype=np.float64)
+    return np.concatenate(chunks)
+
+
 def inception_features(
     images: Iterable[np.ndarray],
     batch: int = DEFAULT_BATCH,
     model=None,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Runs the FID Inception over images, `batch` at a time.
+    """Runs the FID Inception over images, `batch` at a time (`image_features`).
 
     Args:
         images: uint8 RGB arrays (H, W, 3) of one size, any iterable (streamed).
@@ -129,13 +183,24 @@ def inception_features(
         from painter.metrics.inception import fid_inception
 
         model = fid_inception()
-    chunks = []
-    done = 0
-    for images_batch in _batches(images, batch):
-        chunks.append(np.asarray(model.predict_on_batch(images_batch), dtype=np.float64))
-        done += len(images_batch)
-        if progress is not None:
-            progress(done)
-    if not chunks:
-        return np.empty((0, FID_FEATURES), dtype=np.float64)
-    return np.concatenate(chunks)
+    return image_features(images, network_extractor(model), batch, progress)
+
+
+def decode_photos(files: Iterable, image_size: int = 256) -> np.ndarray:
+    """uint8 (n, image_size, image_size, 3) of image files (or `EncodedImage`s)."""
+    from painter.data import decode_rgb
+
+    images = []
+    for item in files:
+        if hasattr(item, "data"):
+            images.append(decode_rgb(item.data, item.origin, image_size=image_size))
+        else:
+            images.append(decode_rgb(Path(item).read_bytes(), str(item), image_size=image_size))
+    return np.stack(images)
+
+
+def jpeg_round_trip(images: np.ndarray, quality: int = 95) -> np.ndarray:
+    """The images as a submission holds them: JPEG-encoded at `quality`, decoded back."""
+    from painter.data import decode_rgb, encode_jpeg
+
+    return np.stack([decode_rgb(encode_jpeg(image, quality=quality), "jpeg") for image in images])

@@ -89,6 +89,35 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = SQRTM_OFFSET) -> flo
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
+def frechet_distance_low_rank(generated: np.ndarray, mu_real, sigma_real) -> float:
+    """Kaggle's FID of generated features (n, d) against (μ, Σ) of the real ones, computed
+    through an n × n eigenproblem instead of `scipy.linalg.sqrtm` of a d × d matrix.
+
+    With A = (features − μ) / √(n − 1), Σ_gen = AᵀA, and Σ_gen·Σ_real has the same
+    non-zero eigenvalues as A·Σ_real·Aᵀ (symmetric, positive semi-definite), so
+    tr √(Σ_gen Σ_real) = Σ √λᵢ of that n × n matrix. It is the same quantity as
+    `frechet_distance` (agreement ~1e-6 relative on real pool_3 features:
+    tests/test_tracking.py), but for 250 tracked images against d = 2048 it takes a
+    fraction of a second where sqrtm takes about a minute of CPU, which would be most of
+    tracking's cost.
+    """
+    generated = np.asarray(generated, dtype=np.float64)
+    mu_real = np.asarray(mu_real, dtype=np.float64)
+    sigma_real = np.asarray(sigma_real, dtype=np.float64)
+    if generated.ndim != 2 or len(generated) < 2 or generated.shape[1] != mu_real.shape[0]:
+        raise ValueError(
+            "generated features must be (n >= 2, d) with d of the real statistics. "
+            f"Received: generated={generated.shape}, mu_real={mu_real.shape}"
+        )
+    mu_generated = generated.mean(axis=0)
+    centred = (generated - mu_generated) / np.sqrt(len(generated) - 1)
+    product = centred @ sigma_real @ centred.T
+    eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
+    trace_sqrt = np.sum(np.sqrt(np.clip(eigenvalues, 0.0, None)))
+    diff = mu_generated - mu_real
+    return float(diff @ diff + np.sum(centred * centred) + np.trace(sigma_real) - 2 * trace_sqrt)
+
+
 def _normalize_rows(x: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.nan_to_num(x / np.linalg.norm(x, ord=2, axis=1, keepdims=True))

@@ -1,24 +1,37 @@
-"""One front door: `compute_mifid(images, real)` scores a submission as Kaggle does."""
+"""One front door: `compute_mifid(images, real)` scores a submission as Kaggle does.
+
+Its pieces serve MiFID tracking during training too: `real_statistics` (the Monets'
+features, through the content-keyed cache) and `mifid_of` (a set of images against them),
+both through `painter.metrics.features.image_features`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from painter.errors import DataError, WeightsError
 from painter.metrics import cache as feature_cache
 from painter.metrics.features import (
     DEFAULT_BATCH,
+    FeatureExtractor,
+    ImageScan,
     decoded_images,
-    inception_features,
+    fid_feature_extractor,
+    image_features,
     scan_images,
 )
 from painter.metrics.maths import (
     activation_statistics,
     distance_threshold,
     frechet_distance,
+    frechet_distance_low_rank,
     memorization_distance,
     mifid,
 )
@@ -68,6 +81,92 @@ class MiFIDResult:
         return self.features_computed / self.network_seconds if self.network_seconds else 0.0
 
 
+@dataclasses.dataclass(frozen=True)
+class RealStatistics:
+    """The real side of MiFID: features, their mean and covariance.
+
+    Attributes:
+        features, mu, sigma: the features (n, d), their mean and covariance.
+        cached: they came from the content-keyed cache, not the network.
+    """
+
+    features: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    cached: bool = False
+
+
+# `progress(label, total)` → an object with `update(done)` and `close()`.
+ProgressFactory = Callable[[str, int], object]
+
+
+@contextlib.contextmanager
+def _progress_bar(progress: ProgressFactory | None, label: str, total: int):
+    """Yields the `update(done)` of a bar from `progress` (None without one), closed after."""
+    bar = progress(label, total) if progress is not None else None
+    try:
+        yield bar.update if bar is not None else None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def real_statistics(
+    monets, features: FeatureExtractor, *, batch: int = DEFAULT_BATCH,
+    cache_weights: str | os.PathLike | None = None, scan: ImageScan | None = None,
+    progress: ProgressFactory | None = None,
+) -> RealStatistics:
+    """The real images' features and statistics.
+
+    Args:
+        monets: any source `painter.data` reads, e.g. `(root, "monet")`.
+        features: a `FeatureExtractor`.
+        batch: images per network call. Default 32.
+        cache_weights: when `features` is the FID Inception, its weights file: the
+            features then come from, or go to, the content-keyed cache
+            (`painter.metrics.cache`), so a set of Monets runs through the network once
+            per machine, whatever the run or submission. Default None: no cache.
+        scan: `scan_images(monets)` when the caller has it already (saves a pass).
+        progress: a bar factory, `progress("real", total)`, used when the network runs.
+    """
+    key = None
+    if cache_weights is not None:
+        scan = scan or scan_images(monets)
+        key = feature_cache.feature_key(scan.digest, file_sha256(cache_weights))
+        cached = feature_cache.load_features(key)
+        if cached is not None:
+            return RealStatistics(*cached, cached=True)
+    if progress is not None and scan is None:
+        scan = scan_images(monets)
+    with _progress_bar(progress, "real", scan.count if scan is not None else 0) as update:
+        real = image_features(decoded_images(monets), features, batch, update)
+    mu, sigma = activation_statistics(real)
+    if key is not None:
+        feature_cache.save_features(key, real, mu, sigma, monets)
+    return RealStatistics(real, mu, sigma)
+
+
+def mifid_of(
+    images: np.ndarray, real: RealStatistics, features: FeatureExtractor, *,
+    batch: int = DEFAULT_BATCH,
+) -> dict[str, float]:
+    """{"mifid", "fid", "distance"} of uint8 images against `real` (Kaggle's formula;
+    the FID through `frechet_distance_low_rank`, for a few hundred images in a fraction
+    of a second)."""
+    generated = image_features(images, features, batch)
+    fid = frechet_distance_low_rank(generated, real.mu, real.sigma)
+    distance = memorization_distance(generated, real.features)
+    return {"mifid": float(mifid(fid, distance)), "fid": float(fid), "distance": float(distance)}
+
+
+def require_fid_weights(what: str = "track_mifid") -> Path:
+    """The converted FID weights' path; WeightsError (one line, with the fix) if absent."""
+    path = fid_weights_path()
+    if not path.is_file():
+        raise WeightsError(f"{what}: FID Inception weights not found at {path}; {HOW_TO_GET}")
+    return path
+
+
 def _require_two(n: int, source, what: str) -> None:
     if n == 0:
         raise DataError(f"{source} holds no images ({what})")
@@ -110,8 +209,6 @@ def compute_mifid(
         DataError: a source with fewer than 2 images, a non-image entry, mixed sizes.
         UsageError: a missing path.
     """
-    from painter.metrics.inception import fid_inception
-
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"`batch` must be a positive int. Received: batch={batch!r}")
     start = time.perf_counter()
@@ -124,49 +221,36 @@ def compute_mifid(
     weights_path = fid_weights_path() if weights == "fid" else Path(weights)
     if not weights_path.is_file():
         raise WeightsError(f"FID Inception weights not found at {weights_path}; {HOW_TO_GET}")
-    real_key = feature_cache.feature_key(real_scan.digest, file_sha256(weights_path))
-    model = fid_inception(weights=weights_path)
+    extractor = fid_feature_extractor(weights_path)
     network_seconds, computed = 0.0, 0
 
-    def features_of(source, label, total):
-        nonlocal network_seconds, computed
-        bar = progress(label, total) if progress is not None else None
-        t0 = time.perf_counter()
-        try:
-            features = inception_features(
-                decoded_images(source), batch=batch, model=model,
-                progress=bar.update if bar is not None else None,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        network_seconds += time.perf_counter() - t0
-        computed += len(features)
-        return features
-
     # 2. Real features: from the cache, or computed and cached.
-    cached = feature_cache.load_features(real_key) if use_cache else None
-    if cached is not None:
-        real_features, mu_real, sigma_real = cached
-    else:
-        real_features = features_of(real_source, "real", real_scan.count)
-        mu_real, sigma_real = activation_statistics(real_features)
-        if use_cache:
-            feature_cache.save_features(real_key, real_features, mu_real, sigma_real, real_source)
+    t0 = time.perf_counter()
+    real = real_statistics(
+        real_source, extractor, batch=batch, cache_weights=weights_path if use_cache else None,
+        scan=real_scan, progress=progress,
+    )
+    if not real.cached:
+        network_seconds += time.perf_counter() - t0
+        computed += len(real.features)
 
-    # 3. Generated features, then Kaggle's formula.
-    generated_features = features_of(images_source, "generated", generated_scan.count)
+    # 3. Generated features, through the same path, then Kaggle's formula.
+    t0 = time.perf_counter()
+    with _progress_bar(progress, "generated", generated_scan.count) as update:
+        generated_features = image_features(decoded_images(images_source), extractor, batch, update)
+    network_seconds += time.perf_counter() - t0
+    computed += len(generated_features)
     mu_gen, sigma_gen = activation_statistics(generated_features)
-    fid_value = frechet_distance(mu_gen, sigma_gen, mu_real, sigma_real)
-    distance = memorization_distance(generated_features, real_features)
+    fid_value = frechet_distance(mu_gen, sigma_gen, real.mu, real.sigma)
+    distance = memorization_distance(generated_features, real.features)
     return MiFIDResult(
         mifid=mifid(fid_value, distance),
         fid=fid_value,
         distance=distance,
         distance_thresholded=distance_threshold(distance),
         n_generated=len(generated_features),
-        n_real=len(real_features),
-        real_cached=cached is not None,
+        n_real=len(real.features),
+        real_cached=real.cached,
         seconds=time.perf_counter() - start,
         features_computed=computed,
         network_seconds=network_seconds,

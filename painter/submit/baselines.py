@@ -157,7 +157,7 @@ def baseline(
     if kind == "photos":
         transform = lambda batch_: batch_  # noqa: E731  (the photos as they are)
     elif kind == "stylize":
-        from painter.submit.generate import photo_translator
+        from painter.inference import photo_translator
         from painter.submit.paint import stylizer_model
 
         model = stylizer_model(strength=strength, style=style, monets=monets, seed=seed, lab=lab,

@@ -266,50 +266,6 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-# -- models ------------------------------------------------------------------------------
-
-
-def photo_translator(model, image_size: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 256×256 photos → uint8 256×256 images through an image-to-image `model`.
-
-    The photos are scaled to [-1, 1] (x / 127.5 − 1, as the data pipeline does) and
-    resized to the model's working size when it was trained smaller (bilinear,
-    antialiased: what the training pipeline does to its photos); the output is resized
-    back to 256 (bilinear) and rounded to uint8.
-    """
-    import tensorflow as tf
-
-    size = image_size or model.input_shape[1] or SUBMISSION_SIZE
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-    def translate(photos):
-        x = tf.cast(photos, tf.float32) / 127.5 - 1.0
-        if size != SUBMISSION_SIZE:
-            x = tf.image.resize(x, (size, size), "bilinear", antialias=True)
-        # Static height and width: bilinear UpSampling2D (upsample="resize") needs them.
-        x = tf.ensure_shape(x, [None, size, size, 3])
-        y = tf.cast(model(x, training=False), tf.float32)
-        if size != SUBMISSION_SIZE:
-            y = tf.image.resize(y, (SUBMISSION_SIZE, SUBMISSION_SIZE), "bilinear")
-        return tf.cast(tf.clip_by_value(tf.round((y + 1.0) * 127.5), 0, 255), tf.uint8)
-
-    return lambda batch: translate(batch).numpy()
-
-
-def latent_sampler(model) -> Callable[[np.ndarray], np.ndarray]:
-    """latents → uint8 256×256 images through a noise generator (resized when it is smaller)."""
-    import tensorflow as tf
-
-    @tf.function
-    def sample(latents):
-        y = tf.cast(model(latents, training=False), tf.float32)
-        if y.shape[1] != SUBMISSION_SIZE:
-            y = tf.image.resize(y, (SUBMISSION_SIZE, SUBMISSION_SIZE), "bilinear")
-        return tf.cast(tf.clip_by_value(tf.round((y + 1.0) * 127.5), 0, 255), tf.uint8)
-
-    return lambda batch: sample(tf.constant(batch, tf.float32)).numpy()
-
-
 def latent_inputs(latent_dim: int, seed: int = 0) -> Iterator[tuple[str, np.ndarray, int]]:
     """(`00000.jpg`, latent, 0), … : standard-normal latents from one seeded stream."""
     rng = np.random.default_rng(seed)
@@ -363,8 +319,9 @@ def generate(
     Returns:
         A GenerateResult.
     """
+    from painter.inference import latent_sampler, photo_translator
+    from painter.rundir import load_run_config
     from painter.train import checkpoints as train_checkpoints
-    from painter.train import run as train_run
 
     # Everything that can be wrong with the options, the run or the photos is checked
     # before the model is built, and before anything is written.
@@ -379,7 +336,7 @@ def generate(
         raise UsageError(f"{run_dir}: no such run directory")
     if score:
         _require_fid_weights()
-    config = train_run.load_run_config(run_dir)
+    config = load_run_config(run_dir)
     if checkpoint is None:
         checkpoint = default_checkpoint(run_dir)
         if checkpoint == "best":
@@ -395,7 +352,7 @@ def generate(
             raise UsageError("--photos: a noise-GAN run samples latents, it takes no photos")
         n = count if count is not None else DEFAULT_NOISE_COUNT
 
-    config, model = train_run.load_generator(run_dir, checkpoint=str(found.path))
+    config, model = train_checkpoints.load_generator(run_dir, checkpoint=str(found.path))
     log(f"loaded {model.name} from {found.path} (epoch {found.epoch}, step {found.global_step})")
     if config.family == "cyclegan":
         _log_plan(log, len(photo_list), n, _describe(photos))
@@ -434,7 +391,7 @@ def _log_plan(log, n_photos: int, n: int, what: str) -> None:
 
 
 def _run_data_root(run_dir: Path) -> Path | None:
-    from painter.train.run import run_data_root
+    from painter.rundir import run_data_root
 
     return run_data_root(run_dir)
 

@@ -31,7 +31,6 @@ from painter.submit.generate import (
     as_source,
     default_checkpoint,
     default_data_root,
-    photo_translator,
     read_photos,
     sigterm_as_interrupt,
 )
@@ -279,8 +278,9 @@ def paint(
         force: replace existing output files. Default False.
         log: where messages go. Default print.
     """
+    from painter.inference import photo_translator
+    from painter.rundir import load_run_config
     from painter.train import checkpoints as train_checkpoints
-    from painter.train import run as train_run
 
     if not 1 <= quality <= 95:
         raise UsageError(f"--quality {quality}: must be in [1, 95]")
@@ -298,7 +298,7 @@ def paint(
         run_dir = Path(model)
         if not run_dir.is_dir():
             raise UsageError(f"{run_dir}: neither `stylizer` nor a run directory")
-        config = train_run.load_run_config(run_dir)
+        config = load_run_config(run_dir)
         if config.family != "cyclegan":
             raise UsageError(f"{run_dir}: a {config.family} run samples latents; it paints no photos")
         checkpoint = checkpoint or default_checkpoint(run_dir)
@@ -313,7 +313,7 @@ def paint(
                                           lab=lab, log=log)
         what, image_size = f"stylizer (strength {strength:g}, style {style})", SUBMISSION_SIZE
     else:
-        config, translator_model = train_run.load_generator(run_dir, checkpoint=str(found.path))
+        config, translator_model = train_checkpoints.load_generator(run_dir, checkpoint=str(found.path))
         what, image_size = f"{run_dir} checkpoint {found.name} (epoch {found.epoch})", config.image_size
         log(f"painting with {what}")
     count = write_folder(out, photos, photo_translator(translator_model, image_size), batch=batch,

@@ -16,10 +16,14 @@ refills them within `pool_size / batch` steps.
 A checkpoint is filled under a temporary name beside its final one and renamed when
 complete, so a crash or `kill -9` never leaves a half-written one; leftovers of an
 interrupted write start with "." and are ignored (and cleared on resume).
+
+`load_generator(run_dir, checkpoint)` builds the network a run generates with and loads
+a checkpoint's weights into it (`painter generate`, `painter paint`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,12 +37,12 @@ import numpy as np
 
 from painter.errors import CheckpointError
 from painter.io import atomic_dir
+from painter.rundir import CHECKPOINTS_DIR, load_run_config
 
 MANIFEST = "manifest.json"
 OPTIMIZERS = "optimizers.npz"
 FORMAT = "painter-checkpoint"
 FORMAT_VERSION = 1
-CHECKPOINTS_DIR = "checkpoints"
 _STEP_NAME = re.compile(r"^step_(\d+)$")
 
 # Config fields that decide the networks' variables and input shape, per family. A
@@ -363,3 +367,56 @@ def clear_partial_writes(run_dir: str | os.PathLike) -> None:
             if child.name.startswith(".") and child.name.endswith(".tmp"):
                 shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
 
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Builds models under `name` ("" = float32), then restores the global policy."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name or "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last"):
+    """The generator of a run, with a checkpoint's weights, for generating images.
+
+    Args:
+        run_dir: a run directory written by `train`.
+        checkpoint: "last" (default), "best", or a checkpoint folder's path.
+
+    Returns:
+        (config, model): gen_G (photo → Monet) for a CycleGAN run, the noise generator
+        (latents → images) for a noise-GAN run, built in float32.
+
+    Raises:
+        CheckpointError: no such run or checkpoint, or one of another model (one line).
+    """
+    config = load_run_config(run_dir)
+    found = find_checkpoint(run_dir, checkpoint)
+    manifest = check_compatible(found, config)
+    network = GENERATOR_NETWORK[config.family]
+    with dtype_policy(""):
+        if config.family == "cyclegan":
+            from painter.models.generators import build_generator
+
+            model = build_generator(config, name="gen_G")
+        else:
+            from painter.models.noise_gan import noise_generator
+
+            model = noise_generator(config, name="noise_generator")
+    entry = manifest["networks"].get(network)
+    if entry is None or entry["weights"] != weight_shapes(model):
+        raise CheckpointError(
+            f"checkpoint {found.path}: its {network} does not fit {config.family}"
+        )
+    file = found.path / entry["file"]
+    try:
+        model.load_weights(str(file))
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{file}: cannot load ({_first_line(e)})") from None
+    return config, model

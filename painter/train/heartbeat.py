@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from painter.io import atomic_path
-
-HEARTBEAT_JSON = "heartbeat.json"
+from painter.rundir import HEARTBEAT_JSON
 
 
 class Heartbeat:

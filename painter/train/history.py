@@ -17,8 +17,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from painter.io import atomic_path
 
-HISTORY_CSV = "history.csv"
-LOSS_PNG = "loss.png"
 # Columns that are bookkeeping, not curves.
 NOT_PLOTTED = ("epoch", "step", "seconds", "planned_epochs")
 

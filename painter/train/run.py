@@ -1,15 +1,4 @@
-"""`train()`: one training run from a config to a run directory.
-
-    RUN_DIR/
-        config.toml              the resolved config, non-defaults marked
-        checkpoints/step_…/      the last `keep_checkpoints` (see `checkpoints.py`)
-        checkpoints/best/        kept by an epoch hook that tracks a score (tracking.py)
-        history.csv              one row per epoch: epoch, step, seconds, lr, losses, …
-                                 (and planned_epochs under a time budget)
-        heartbeat.json           time, epoch, step, global_step: a sign of life (`heartbeat`)
-        loss.png                 every column of history.csv against the epoch
-        samples/epoch_NNN.png    fixed photos and gen_G's translations (or fixed latents)
-        logs/                    TensorBoard scalars and sample images
+"""`train()`: one training run from a config to a run directory (`painter.rundir`).
 
 The loop is Keras' own compiled train function (the model's `train_step` under the
 strategy), called one step at a time, so a run can stop between any two steps: for a time
@@ -26,7 +15,6 @@ that its budget cut short, epochs done but the rate not yet 0, is planned again)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -39,13 +27,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from painter.config import Config, config_to_toml, load_config
+from painter.config import Config, config_to_toml
 from painter.errors import CheckpointError, TrainingError, UsageError
 from painter.io import atomic_path
+from painter.rundir import CONFIG_TOML, DATA_JSON, HISTORY_CSV, LOGS_DIR, LOSS_PNG, RUN_ENTRIES, SAMPLES_DIR
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
-from painter.train.heartbeat import HEARTBEAT_JSON, Heartbeat
-from painter.train.history import HISTORY_CSV, LOSS_PNG, plot_history, read_history, write_history
+from painter.train.heartbeat import Heartbeat
+from painter.train.history import plot_history, read_history, write_history
 from painter.train.strategy import (
     describe_strategy,
     jit_allowed,
@@ -54,16 +43,8 @@ from painter.train.strategy import (
     tf_config_worker,
     workers_min,
 )
-from painter.train.tracking import PHOTO_SPLIT_JSON
 
 KAGGLE_ROOT = Path("/kaggle/input/gan-getting-started")
-CONFIG_TOML = "config.toml"
-DATA_JSON = "data.json"  # the data root a run was trained on, for `painter generate`
-SAMPLES_DIR = "samples"
-LOGS_DIR = "logs"
-# What `--force` clears in an existing run directory; anything else there is left alone.
-RUN_ENTRIES = (CONFIG_TOML, DATA_JSON, ckpt.CHECKPOINTS_DIR, HISTORY_CSV, LOSS_PNG, SAMPLES_DIR, LOGS_DIR,
-               PHOTO_SPLIT_JSON, HEARTBEAT_JSON)
 
 
 @dataclasses.dataclass
@@ -296,19 +277,6 @@ def _check_positive(name: str, value) -> None:
         raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
 
 
-@contextlib.contextmanager
-def _dtype_policy(name: str):
-    """Builds models under `name` ("" = float32), then restores the global policy."""
-    import keras
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name or "float32")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def _prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     """Refuses an existing run without --resume/--force; checks a resume has a run."""
     if resume:
@@ -413,9 +381,8 @@ def _match_from_data(model, config, root: Path, tracking, log):
     ones): `painter.train.cyclegan.match_from_data`; then a stylizer base's, whose
     strength is measured on the tracking photos (`start_stylizer_base`). Returns the
     config with the strength chosen, for config.toml."""
-    from painter.metrics.features import decoded_images
+    from painter.metrics.features import decode_photos, decoded_images
     from painter.train.cyclegan import match_from_data
-    from painter.train.tracking import decode_photos
 
     if tracking:
         # Every k-th training photo: a spread of the whole set, not its first names.
@@ -445,7 +412,7 @@ def _sample_images(config, model, inputs) -> np.ndarray:
 def build_training_model(config, steps_per_epoch: int, strategy, jit_compile: bool):
     """The family's training model, built and compiled inside `strategy.scope()` under
     the config's dtype policy."""
-    with strategy.scope(), _dtype_policy(config.mixed_precision):
+    with strategy.scope(), ckpt.dtype_policy(config.mixed_precision):
         if config.family == "cyclegan":
             from painter.train.cyclegan import build_cyclegan, compile_cyclegan
 
@@ -761,65 +728,6 @@ def _end_epoch(run: TrainingRun, writer, fixed_inputs, epoch_started: float, hoo
 
 
 # ---- after training ------------------------------------------------------------------
-
-
-def run_data_root(run_dir: str | os.PathLike) -> Path | None:
-    """The data root a run was trained on, or None for a run that did not record it."""
-    path = Path(run_dir) / DATA_JSON
-    if not path.is_file():
-        return None
-    try:
-        return Path(json.loads(path.read_text())["data_root"])
-    except (ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{path}: unreadable (expected {{\"data_root\": …}})") from None
-
-
-def load_run_config(run_dir: str | os.PathLike) -> Config:
-    """The resolved config a run wrote (`RUN_DIR/config.toml`)."""
-    path = Path(run_dir) / CONFIG_TOML
-    if not path.is_file():
-        raise CheckpointError(f"{run_dir}: not a run directory (no {CONFIG_TOML})")
-    return load_config(path)
-
-
-def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last"):
-    """The generator of a run, with a checkpoint's weights, for generating images.
-
-    Args:
-        run_dir: a run directory written by `train`.
-        checkpoint: "last" (default), "best", or a checkpoint folder's path.
-
-    Returns:
-        (config, model): gen_G (photo → Monet) for a CycleGAN run, the noise generator
-        (latents → images) for a noise-GAN run, built in float32.
-
-    Raises:
-        CheckpointError: no such run or checkpoint, or one of another model (one line).
-    """
-    config = load_run_config(run_dir)
-    found = ckpt.find_checkpoint(run_dir, checkpoint)
-    manifest = ckpt.check_compatible(found, config)
-    network = ckpt.GENERATOR_NETWORK[config.family]
-    with _dtype_policy(""):
-        if config.family == "cyclegan":
-            from painter.models.generators import build_generator
-
-            model = build_generator(config, name="gen_G")
-        else:
-            from painter.models.noise_gan import noise_generator
-
-            model = noise_generator(config, name="noise_generator")
-    entry = manifest["networks"].get(network)
-    if entry is None or entry["weights"] != ckpt.weight_shapes(model):
-        raise CheckpointError(
-            f"checkpoint {found.path}: its {network} does not fit {config.family}"
-        )
-    file = found.path / entry["file"]
-    try:
-        model.load_weights(str(file))
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{file}: cannot load ({_first_line(e)})") from None
-    return config, model
 
 
 list_checkpoints = ckpt.list_checkpoints

@@ -1,4 +1,4 @@
-"""MiFID tracking during training, and the photo split that keeps it honest.
+"""MiFID tracking during training, on photos the run holds out.
 
 A GAN's losses say little about what Kaggle scores, so a CycleGAN run with
 `track_mifid = true` translates a fixed set of held-out photos every `track_every` epochs,
@@ -7,326 +7,33 @@ scores them against the Monets with Kaggle's MiFID (`painter.metrics`), adds `mi
 `checkpoints/best/`: the checkpoint of the lowest MiFID so far, its score in the
 manifest's `metrics.mifid` (`painter generate` uses it by default).
 
-The photo split (`split_photos`) sorts the photos by name (Kaggle's names are content
-hashes, so a name range is a random sample, and the same one on every machine):
-
-    scoring   the last `score_photos` names: never trained on, never tracked; for a final
-              local score that no choice made during training has seen
-    tracking  the `track_photos` names before them: scored during training
-    training  the rest: the only photos the training pipeline reads
-
-The split is written to `RUN_DIR/photo_split.json` (every name of each part). Photos are
-held out by file, so the photos must be image files: a root with `photo_tfrec/` only
-cannot be split (Kaggle's root has `photo_jpg/` too, which is used).
+Which photos are held out, and `photo_split.json`: `painter.rundir` (`split_photos`).
 
 Scores here match `painter score` of the same images as a submission: the translations
-go through `painter.submit.generate.photo_translator` (what `painter generate` runs)
-and a JPEG round trip at the submission's quality, and the Monets' features come from
-the same content-keyed cache.
+go through `painter.inference.photo_translator` (what `painter generate` runs) and a JPEG
+round trip at the submission's quality, and both sides' features take `painter score`'s
+path (`painter.metrics.features.image_features`), the Monets' through the same
+content-keyed cache (`painter.metrics.score.real_statistics`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
-from painter.errors import UsageError, WeightsError
+from painter.errors import UsageError
+from painter.metrics.features import FeatureExtractor, decode_photos, fid_feature_extractor, jpeg_round_trip
+from painter.metrics.score import RealStatistics, mifid_of, real_statistics, require_fid_weights
+from painter.rundir import PHOTO_SPLIT_JSON, PhotoSplit, photo_folder, read_split, split_photos
 
-PHOTO_SPLIT_JSON = "photo_split.json"
-SPLIT_RULE = (
-    "photos sorted by name; scoring = the last score_photos, tracking = the track_photos "
-    "before them, training = the rest"
-)
 # Columns a tracked epoch adds to history.csv (and to its checkpoint's metrics).
 TRACKED_COLUMNS = ("mifid", "fid", "distance", "track_seconds")
-
-# uint8 images (n, H, W, 3) → features (n, d). The FID Inception's pool_3 by default.
-FeatureExtractor = Callable[[np.ndarray], np.ndarray]
-
-
-# ---- the photo split --------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class PhotoSplit:
-    """A deterministic three-way split of a photo folder (module docstring).
-
-    Attributes:
-        source: the folder the photos were listed from.
-        training, tracking, scoring: the image files of each part, sorted by name.
-    """
-
-    source: str
-    training: tuple[Path, ...]
-    tracking: tuple[Path, ...]
-    scoring: tuple[Path, ...]
-
-    def names(self) -> dict[str, list[str]]:
-        """{part: [image names]} of the three parts."""
-        return {
-            part: [p.stem for p in getattr(self, part)]
-            for part in ("training", "tracking", "scoring")
-        }
-
-    def to_json(self) -> dict:
-        return {
-            "source": self.source,
-            "rule": SPLIT_RULE,
-            "counts": {part: len(names) for part, names in self.names().items()},
-            **self.names(),
-        }
-
-    def write(self, run_dir: str | os.PathLike) -> Path:
-        """Writes `RUN_DIR/photo_split.json` atomically."""
-        from painter.io import atomic_path
-
-        path = Path(run_dir) / PHOTO_SPLIT_JSON
-        with atomic_path(path, force=True) as temp:
-            temp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        return path
-
-
-def read_split(run_dir: str | os.PathLike) -> dict | None:
-    """The `photo_split.json` of a run as written (names and counts), or None."""
-    path = Path(run_dir) / PHOTO_SPLIT_JSON
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
-
-
-def split_files(run_dir: str | os.PathLike, part: str, photo_folder: str | os.PathLike | None = None):
-    """The image files of one part ("training", "tracking" or "scoring") of a run's split.
-
-    Args:
-        run_dir: a run directory with a `photo_split.json`.
-        part: which part.
-        photo_folder: where the photos are now. Default None: the folder recorded.
-
-    Raises:
-        UsageError: no split in the run, an unknown part, or a photo that is not there.
-    """
-    split = read_split(run_dir)
-    if split is None:
-        raise UsageError(f"{run_dir}: no {PHOTO_SPLIT_JSON} (the run did not hold photos out)")
-    if part not in ("training", "tracking", "scoring"):
-        raise UsageError(f"unknown part {part!r} of a photo split (training, tracking, scoring)")
-    folder = Path(photo_folder or split["source"])
-    by_name = {p.stem: p for p in _image_files(folder)}
-    missing = [name for name in split[part] if name not in by_name]
-    if missing:
-        raise UsageError(f"{folder}: photo {missing[0]!r} of the run's {part} photos is not there")
-    return [by_name[name] for name in split[part]]
-
-
-def _image_files(folder: Path) -> list[Path]:
-    from painter.data.sources import IMAGE_SUFFIXES, visible_files
-
-    return [p for p in visible_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
-
-
-def photo_folder(root: str | os.PathLike) -> Path:
-    """The folder of a Kaggle-layout root's photos as image files: the folder the photo
-    source resolves to when it is one of images, else `photo_jpg/` beside the TFRecords.
-
-    Raises:
-        UsageError: no photo images to hold out (e.g. only `photo_tfrec/`).
-    """
-    from painter.data import resolve_source
-
-    root = Path(root)
-    source = resolve_source((root, "photo"))
-    if source.kind == "images":
-        return Path(source.files[0]).parent
-    folder = root / "photo_jpg"
-    if folder.is_dir() and _image_files(folder):
-        return folder
-    raise UsageError(
-        f"{root}: holding photos out for MiFID tracking needs them as image files "
-        f"(photo_jpg/); found {source.kind} only ({source})"
-    )
-
-
-def split_photos(
-    folder: str | os.PathLike, *, track_photos: int, score_photos: int = 0
-) -> PhotoSplit:
-    """Splits a folder of photos by name (module docstring).
-
-    Args:
-        folder: a folder of JPEG/PNG photos.
-        track_photos: photos held out for tracking (0: none).
-        score_photos: photos held out for a final score, before tracking's (0: none).
-
-    Raises:
-        ValueError: a negative count.
-        UsageError: names that are not unique, or nothing left to train on.
-    """
-    for name, value in (("track_photos", track_photos), ("score_photos", score_photos)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"`{name}` must be an int >= 0. Received: {name}={value!r}")
-    folder = Path(folder)
-    files = sorted(_image_files(folder), key=lambda p: (p.stem, p.name))
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        twice = next(s for s in stems if stems.count(s) > 1)
-        raise UsageError(f"{folder}: two photos named {twice!r}; a split by name needs unique names")
-    held = track_photos + score_photos
-    if held >= len(files):
-        raise UsageError(
-            f"{folder}: {len(files)} photos; holding out {track_photos} for tracking and "
-            f"{score_photos} for scoring leaves none to train on (lower track_photos/score_photos)"
-        )
-    cut = len(files) - held
-    return PhotoSplit(
-        source=str(folder),
-        training=tuple(files[:cut]),
-        tracking=tuple(files[cut : cut + track_photos]),
-        scoring=tuple(files[cut + track_photos :]),
-    )
-
-
-# ---- scoring pieces ---------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class RealStatistics:
-    """The real side of MiFID: features, their mean and covariance."""
-
-    features: np.ndarray
-    mu: np.ndarray
-    sigma: np.ndarray
-
-
-def decode_photos(files: Iterable, image_size: int = 256) -> np.ndarray:
-    """uint8 (n, image_size, image_size, 3) of image files (or `EncodedImage`s)."""
-    from painter.data import decode_rgb
-
-    images = []
-    for item in files:
-        if hasattr(item, "data"):
-            images.append(decode_rgb(item.data, item.origin, image_size=image_size))
-        else:
-            images.append(decode_rgb(Path(item).read_bytes(), str(item), image_size=image_size))
-    return np.stack(images)
-
-
-def _batches(images: np.ndarray, batch: int):
-    for start in range(0, len(images), batch):
-        yield images[start : start + batch]
-
-
-def fid_feature_extractor(weights: str | os.PathLike = "fid") -> FeatureExtractor:
-    """The FID Inception (`painter.metrics.fid_inception`) as a `FeatureExtractor`."""
-    from painter.metrics import fid_inception
-
-    model = fid_inception(weights=weights)
-    return lambda images: np.asarray(model.predict_on_batch(images), dtype=np.float64)
-
-
-def require_fid_weights(what: str = "track_mifid") -> Path:
-    """The converted FID weights' path; WeightsError (one line, with the fix) if absent."""
-    from painter.metrics.weights import HOW_TO_GET, fid_weights_path
-
-    path = fid_weights_path()
-    if not path.is_file():
-        raise WeightsError(f"{what}: FID Inception weights not found at {path}; {HOW_TO_GET}")
-    return path
-
-
-def features_of(images: np.ndarray, features: FeatureExtractor, batch: int = 32) -> np.ndarray:
-    """Features of uint8 images, `batch` at a time, as float64 (n, d)."""
-    chunks = [np.asarray(features(chunk), dtype=np.float64) for chunk in _batches(images, batch)]
-    return np.concatenate(chunks)
-
-
-def real_statistics(
-    monets, features: FeatureExtractor, *, batch: int = 32,
-    cache_weights: str | os.PathLike | None = None,
-) -> RealStatistics:
-    """The Monets' features and statistics.
-
-    Args:
-        monets: any source `painter.data` reads, e.g. `(root, "monet")`.
-        features: a `FeatureExtractor`.
-        batch: images per network call. Default 32.
-        cache_weights: when `features` is the FID Inception, its weights file: the
-            features then come from, or go to, the content-keyed cache of `painter score`
-            (`painter.metrics.cache`), so a set of Monets runs through the network once
-            per machine, whatever the run. Default None: no cache.
-    """
-    from painter.metrics.features import decoded_images, scan_images
-    from painter.metrics.maths import activation_statistics
-
-    key = None
-    if cache_weights is not None:
-        from painter.metrics import cache as feature_cache
-        from painter.metrics.weights import file_sha256
-
-        key = feature_cache.feature_key(scan_images(monets).digest, file_sha256(cache_weights))
-        cached = feature_cache.load_features(key)
-        if cached is not None:
-            return RealStatistics(*cached)
-    images = np.stack(list(decoded_images(monets)))
-    real = features_of(images, features, batch)
-    mu, sigma = activation_statistics(real)
-    if key is not None:
-        feature_cache.save_features(key, real, mu, sigma, monets)
-    return RealStatistics(real, mu, sigma)
-
-
-def jpeg_round_trip(images: np.ndarray, quality: int = 95) -> np.ndarray:
-    """The images as a submission holds them: JPEG-encoded at `quality`, decoded back."""
-    from painter.data import decode_rgb, encode_jpeg
-
-    return np.stack([decode_rgb(encode_jpeg(image, quality=quality), "jpeg") for image in images])
-
-
-def frechet_distance_low_rank(generated: np.ndarray, mu_real, sigma_real) -> float:
-    """Kaggle's FID of generated features (n, d) against (μ, Σ) of the real ones, computed
-    through an n × n eigenproblem instead of `scipy.linalg.sqrtm` of a d × d matrix.
-
-    With A = (features − μ) / √(n − 1), Σ_gen = AᵀA, and Σ_gen·Σ_real has the same
-    non-zero eigenvalues as A·Σ_real·Aᵀ (symmetric, positive semi-definite), so
-    tr √(Σ_gen Σ_real) = Σ √λᵢ of that n × n matrix. It is the same quantity as
-    `painter.metrics.frechet_distance` (agreement ~1e-6 relative on real pool_3 features:
-    tests/test_tracking.py), but for 250 tracked images against d = 2048 it takes a
-    fraction of a second where sqrtm takes about a minute of CPU, which would be most of
-    tracking's cost.
-    """
-    generated = np.asarray(generated, dtype=np.float64)
-    mu_real = np.asarray(mu_real, dtype=np.float64)
-    sigma_real = np.asarray(sigma_real, dtype=np.float64)
-    if generated.ndim != 2 or len(generated) < 2 or generated.shape[1] != mu_real.shape[0]:
-        raise ValueError(
-            "generated features must be (n >= 2, d) with d of the real statistics. "
-            f"Received: generated={generated.shape}, mu_real={mu_real.shape}"
-        )
-    mu_generated = generated.mean(axis=0)
-    centred = (generated - mu_generated) / np.sqrt(len(generated) - 1)
-    product = centred @ sigma_real @ centred.T
-    eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
-    trace_sqrt = np.sum(np.sqrt(np.clip(eigenvalues, 0.0, None)))
-    diff = mu_generated - mu_real
-    return float(diff @ diff + np.sum(centred * centred) + np.trace(sigma_real) - 2 * trace_sqrt)
-
-
-def mifid_of(
-    images: np.ndarray, real: RealStatistics, features: FeatureExtractor, *, batch: int = 32
-) -> dict[str, float]:
-    """{"mifid", "fid", "distance"} of uint8 images against `real` (Kaggle's formula;
-    the FID through `frechet_distance_low_rank`)."""
-    from painter.metrics.maths import memorization_distance, mifid
-
-    generated = features_of(images, features, batch)
-    fid = frechet_distance_low_rank(generated, real.mu, real.sigma)
-    distance = memorization_distance(generated, real.features)
-    return {"mifid": float(mifid(fid, distance)), "fid": float(fid), "distance": float(distance)}
 
 
 def translate(
@@ -335,10 +42,11 @@ def translate(
     """uint8 256-px photos → uint8 256-px translations, as `painter generate` makes them
     (`photo_translator`; pass its result as `transform` to reuse its traced function)."""
     if transform is None:
-        from painter.submit.generate import photo_translator
+        from painter.inference import photo_translator
 
         transform = photo_translator(generator, image_size)
-    return np.concatenate([transform(chunk) for chunk in _batches(photos, batch)])
+    return np.concatenate([transform(photos[start : start + batch])
+                           for start in range(0, len(photos), batch)])
 
 
 # ---- the epoch hook ---------------------------------------------------------------------
@@ -423,7 +131,7 @@ class MiFIDTracker:
     def score(self, generator, image_size: int) -> dict[str, float]:
         """{"mifid", "fid", "distance"} of `generator`'s translations of the photos."""
         if self._translator is None or self._translator[:2] != (generator, image_size):
-            from painter.submit.generate import photo_translator
+            from painter.inference import photo_translator
 
             # Traced once per run: the generator's weights change, not the object.
             self._translator = (generator, image_size, photo_translator(generator, image_size))
