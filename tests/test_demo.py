@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -31,6 +32,8 @@ def _demo_output(run_cli, tmp_path) -> tuple[Path, str]:
     return out, stdout
 
 
+# Slow where it runs the demo itself (minutes); in CI it reads the run `.ci/run` made.
+@pytest.mark.slow
 def test_demo_writes_every_output_and_refuses_existing(run_cli, tmp_path):
     out, stdout = _demo_output(run_cli, tmp_path)
     grid_path = out / "sample_grid.png"
