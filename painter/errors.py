@@ -53,3 +53,13 @@ class TrainingError(PainterError):
     """Training cannot go on, e.g. a NaN/Inf loss."""
 
     exit_code = 1
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when the message is empty.
+
+    Errors from TensorFlow, h5py or a client library can run to pages; this is the part
+    that fits into one `error: …` line.
+    """
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from painter.errors import WeightsError
+from painter.errors import WeightsError, first_line
 
 VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_WEIGHTS_URL = (
@@ -69,9 +69,8 @@ def vgg19_weights_path(weights: str | os.PathLike = "imagenet") -> str:
             file_hash=VGG19_WEIGHTS_MD5,
         )
     except Exception as e:  # no network, a proxy's error page, a full disk…
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise WeightsError(
-            f"VGG19 ImageNet weights are not cached and cannot be downloaded ({reason}); "
+            f"VGG19 ImageNet weights are not cached and cannot be downloaded ({first_line(e)}); "
             f"{HOW_TO_PROVIDE}"
         ) from None
 
@@ -113,7 +112,7 @@ def vgg19_features(
         vgg = keras.applications.VGG19(include_top=False, weights=path, input_shape=(None, None, 3))
     except Exception as e:  # a truncated or foreign .h5 file
         raise WeightsError(
-            f"VGG19 weights {path} do not load ({str(e).splitlines()[0] if str(e) else e!r}); "
+            f"VGG19 weights {path} do not load ({first_line(e)}); "
             f"{HOW_TO_PROVIDE}"
         ) from None
     vgg.trainable = False

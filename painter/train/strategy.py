@@ -30,7 +30,7 @@ import json
 import os
 from typing import Callable, Sequence
 
-from painter.errors import AcceleratorError, UsageError
+from painter.errors import AcceleratorError, UsageError, first_line
 
 STRATEGIES = ("auto", "tpu", "mirrored", "multiworker", "cpu")
 
@@ -43,15 +43,10 @@ def _tf():
     return tf
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def _first_sentence(error: BaseException, limit: int = 160) -> str:
     """The first sentence of an error's first line: TensorFlow's TPU errors go on to list
     op attributes for hundreds of characters."""
-    line = _first_line(error)
+    line = first_line(error)
     head = line.split(". ", 1)[0]
     return head if len(head) <= limit else head[: limit - 1] + "…"
 
