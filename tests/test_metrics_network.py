@@ -20,7 +20,7 @@ from painter.metrics.inception import (
     fid_inception,
 )
 from painter.metrics.torchscript import load_torchscript_tensors
-from painter.metrics.weights import assign_torchscript_weights
+from painter.metrics.inception_convert import assign_torchscript_weights
 
 
 @pytest.mark.parametrize(

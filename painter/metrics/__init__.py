@@ -7,7 +7,8 @@
 - features (`features`): `inception_features(images, batch)`, `decoded_images(source)`
 - front door (`score`): `compute_mifid(images_source, real_source, batch=32) -> MiFIDResult`
 - weights (`weights`): `fetch_fid_weights`, `import_fid_weights`, `fid_weights_path`,
-  `cache_dir`; TorchScript read without torch (`torchscript`)
+  `cache_dir`; the conversion from the TorchScript, read without torch
+  (`inception_convert`, `torchscript`)
 - cache (`cache`): real features keyed by content hash; `list_entries`, `clear_entries`
 """
 

