@@ -34,14 +34,13 @@ import painter
 from painter.config import CONFIG_DIR, load_config, resolve_config_path
 from painter.errors import PainterError, UsageError
 from painter.io import atomic_dir
-from painter.weights import REGISTRY, fetch_command, weights_path
+from painter.kaggle.client import COMPETITION, USERNAME_PLACEHOLDER, kaggle_username
+from painter.pretrained import REGISTRY, fetch_command, weights_path
 
-COMPETITION = "gan-getting-started"
 DATASET_SLUG = "painter-wheel"
 KERNEL_SLUG = "painter-monet"
 KERNEL_TITLE = "Painter Monet"  # Kaggle wants the title to slugify to the id's slug
 KERNEL_FILE = "painter_kernel.py"
-USERNAME_PLACEHOLDER = "your-kaggle-username"
 KERNEL_TEMPLATE = Path(__file__).with_name("kernel_script.py")
 
 # `settings` are `painter train --set` overrides for the accelerator: a TPU v5e-8 has 8
@@ -156,17 +155,10 @@ class KernelBudget:
 def generator_gflops(config) -> float:
     """Forward GFLOPs of one image through the config's generator (photo → Monet, or
     latent → image for a noise GAN)."""
+    from painter.families import family_of
     from painter.models.flops import model_flops
 
-    if config.family == "cyclegan":
-        from painter.models.generators import build_generator
-
-        model = build_generator(config, name="gen_G")
-    else:
-        from painter.models.noise_gan import noise_generator
-
-        model = noise_generator(config, name="noise_generator")
-    return model_flops(model) / 1e9
+    return model_flops(family_of(config).build_generator(config)) / 1e9
 
 
 def kernel_budget(accelerator: str, config=None, *, gflops: float | None = None) -> KernelBudget:
@@ -210,21 +202,6 @@ class Bundle:
     stylizer_weights: Path | None
     config: str
     username: str
-
-
-def kaggle_username() -> str | None:
-    """The Kaggle user name from KAGGLE_USERNAME or kaggle.json, if either is there."""
-    from painter.kaggle.client import credentials_file
-
-    if os.environ.get("KAGGLE_USERNAME"):
-        return os.environ["KAGGLE_USERNAME"]
-    path = credentials_file()
-    if path is not None:
-        try:
-            return json.loads(path.read_text()).get("username") or None
-        except (OSError, ValueError):
-            return None
-    return None
 
 
 def source_root() -> Path:

@@ -13,10 +13,12 @@ import json
 import os
 from pathlib import Path
 
-from painter.errors import PainterError, UsageError
+from painter.errors import PainterError, UsageError, first_line
 from painter.io import atomic_dir
 
 COMPETITION = "gan-getting-started"
+# What the bundle's metadata says when no user name was found; `push` refuses it.
+USERNAME_PLACEHOLDER = "your-kaggle-username"
 CREDENTIALS_HELP = (
     "no Kaggle credentials: put kaggle.json (kaggle.com → Settings → API → Create New Token) "
     "in ~/.kaggle/kaggle.json (chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY"
@@ -42,6 +44,19 @@ def credentials_file() -> Path | None:
     for folder in _config_dirs():
         if (folder / "kaggle.json").is_file():
             return folder / "kaggle.json"
+    return None
+
+
+def kaggle_username() -> str | None:
+    """The Kaggle user name from KAGGLE_USERNAME or kaggle.json, if either is there."""
+    if os.environ.get("KAGGLE_USERNAME"):
+        return os.environ["KAGGLE_USERNAME"]
+    path = credentials_file()
+    if path is not None:
+        try:
+            return json.loads(path.read_text()).get("username") or None
+        except (OSError, ValueError):
+            return None
     return None
 
 
@@ -87,13 +102,8 @@ def kaggle_api():
     except SystemExit:
         raise KaggleError(CREDENTIALS_HELP) from None
     except Exception as e:
-        raise KaggleError(f"kaggle authentication failed: {_one_line(e)}") from None
+        raise KaggleError(f"kaggle authentication failed: {first_line(e)}") from None
     return api
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 @contextlib.contextmanager
@@ -105,7 +115,7 @@ def _kaggle_errors(what: str):
     except SystemExit:
         raise KaggleError(f"kaggle {what}: the kaggle client gave up (credentials?)") from None
     except Exception as e:  # requests/HTTP/ValueError from the client: one line
-        raise KaggleError(f"kaggle {what}: {_one_line(e)}") from None
+        raise KaggleError(f"kaggle {what}: {first_line(e)}") from None
 
 
 def download_data(out: str | os.PathLike, *, force: bool = False, competition: str = COMPETITION) -> Path:
@@ -128,8 +138,6 @@ def push(bundle: str | os.PathLike, *, dataset: bool = True, kernel: bool = True
     """Uploads a bundle (`painter kaggle bundle`): the dataset (new or a new version), then
     the kernel, which Kaggle then runs.
     """
-    from painter.kaggle.bundle import USERNAME_PLACEHOLDER
-
     bundle = Path(bundle)
     folders = [(name, bundle / name) for name, wanted in (("dataset", dataset), ("kernel", kernel)) if wanted]
     for name, folder in folders:
