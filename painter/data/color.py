@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from painter.colorspace import CIE_EPSILON, CIE_KAPPA, RGB_TO_XYZ, WHITE_D65, XYZ_TO_RGB
+
 
 def channel_histograms(images: Iterable[np.ndarray]) -> np.ndarray:
     """(256, channels) int64 counts of every value of every channel of uint8 images."""
@@ -71,14 +73,6 @@ def histogram_match_curve(
     return np.clip(curve, -1.0, 1.0).astype(np.float32)
 
 
-# sRGB (D65) → XYZ, and the D65 white point.
-RGB_TO_XYZ = np.array(
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
-)
-XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ)
-WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
-CIE_EPSILON = 216 / 24389
-CIE_KAPPA = 24389 / 27
 # The sRGB transfer curve is the costly part (a power per value), so it is tabulated:
 # exactly for the 256 uint8 inputs, and on 2^16 linear steps for the way back to uint8
 # (the largest step of the curve, near black, is then 0.05 of a uint8 level).

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from painter.colorspace import CIE_EPSILON, CIE_KAPPA, RGB_TO_XYZ, WHITE_D65, XYZ_TO_RGB
+
 
 @keras.saving.register_keras_serializable(package="painter")
 class ReflectionPadding2D(keras.layers.Layer):
@@ -212,8 +214,6 @@ class LabColorTransfer(keras.layers.Layer):
         self.target_std.assign(np.asarray(std, "float32"))
 
     def call(self, inputs):
-        from painter.data.color import CIE_EPSILON, CIE_KAPPA, RGB_TO_XYZ, WHITE_D65, XYZ_TO_RGB
-
         dtype = inputs.dtype
         srgb = ops.clip((inputs + 1.0) * 0.5, 0.0, 1.0)
         # Each ops.where takes the gradient of both branches, so every fractional power's
