@@ -14,15 +14,6 @@ from PIL import Image
 
 
 @pytest.fixture
-def stylizer_weights():
-    from painter.models.stylizer import stylizer_weights_path
-
-    if not stylizer_weights_path().is_file():
-        pytest.skip(f"stylizer weights not cached at {stylizer_weights_path()} "
-                    "(painter weights fetch stylizer)")
-
-
-@pytest.fixture
 def few_photos(tmp_path, sample_dir):
     """Five sample photos in a folder, one of them as PNG."""
     folder = tmp_path / "photos"
@@ -138,8 +129,7 @@ def test_baseline_stylize_bad_arguments(few_photos, tmp_path, run_cli, args, mes
     assert not (tmp_path / "s.zip").exists()
 
 
-def test_stylizer_without_weights_says_how_to_get_them(few_photos, tmp_path, run_cli, monkeypatch):
-    monkeypatch.setenv("PAINTER_CACHE", str(tmp_path / "empty_cache"))
+def test_stylizer_without_weights_says_how_to_get_them(few_photos, tmp_path, run_cli, empty_cache):
     for command in (["paint", "stylizer", few_photos, "--out", tmp_path / "painted"],
                     ["baseline", "stylize", "--photos", few_photos, "--out", tmp_path / "s.zip"]):
         code, _, stderr = run_cli(*command)
@@ -174,6 +164,7 @@ def test_stylizer_paints_seeded_monet_styles(stylizer_weights, few_photos, tmp_p
     assert np.abs(read["a"] - photos).mean() > 5  # painted, not copied
 
 
+@pytest.mark.slow
 def test_stylizer_with_one_style_file_and_lab(stylizer_weights, few_photos, tmp_path, sample_dir):
     from painter.data.color import lab_statistics
     from painter.submit.paint import paint

@@ -25,20 +25,8 @@ from PIL import Image
 
 from painter.errors import WeightsError
 from painter.models.stylizer import PREDICTOR, TRANSFORMER, style_predictor, style_transformer
-from painter.weights import fetch, weights_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "stylizer_reference.npz"
-
-
-@pytest.fixture(scope="session")
-def stylizer_weights() -> Path:
-    path = weights_path("stylizer")
-    if not path.is_file():
-        try:
-            fetch("stylizer")
-        except WeightsError as e:
-            pytest.skip(f"stylizer weights unavailable (painter weights fetch stylizer): {e}")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +111,7 @@ def test_parameter_count_equals_the_release_conv_tensors(networks, release_onnx)
     assert len(read_onnx_convs(release_onnx[TRANSFORMER])) == 3 + 10 + 3 + 2 * 13
 
 
+@pytest.mark.slow
 def test_live_onnxruntime_on_real_photos_and_monets(networks, release_onnx, shared_data):
     pytest.importorskip("onnxruntime", reason="onnxruntime is in the `reference` extra")
     import onnxruntime as ort

@@ -159,8 +159,7 @@ def test_existing_output_is_kept(tiny_run, tmp_path, run_cli):
     assert out.read_bytes() == b"my best submission"
 
 
-def test_score_without_weights_fails_before_writing(tiny_run, tmp_path, run_cli, monkeypatch):
-    monkeypatch.setenv("PAINTER_CACHE", str(tmp_path / "empty-cache"))
+def test_score_without_weights_fails_before_writing(tiny_run, tmp_path, run_cli, empty_cache):
     out = tmp_path / "images.zip"
     code, stdout, err = run_cli("generate", tiny_run, "--out", out, "--score")
     assert code == 1

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import painter.data
+from conftest import tiny_cyclegan
 from painter.config import CycleGANConfig, config_to_toml
 from painter.errors import UsageError
 from painter.train import checkpoints as ckpt
@@ -31,11 +32,9 @@ from painter.metrics.score import mifid_of
 from painter.train import tracking
 from painter.train.history import read_history
 
-TINY = CycleGANConfig(
-    image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=1,
-    output="residual", upsample="resize", batch_size=2, epochs=3, decay_epochs=1,
-    steps_per_epoch=2, pool_size=0, diffaugment="", augment=False, jit_compile=False,
-    keep_checkpoints=1, sample_images=2, learning_rate=2e-3,
+TINY = tiny_cyclegan(
+    disc_layers=1, output="residual", upsample="resize", epochs=3, decay_epochs=1,
+    steps_per_epoch=2, learning_rate=2e-3,
     track_mifid=True, track_every=1, track_photos=6, score_photos=4,
 )
 
@@ -114,6 +113,7 @@ def _pixel_hashes(dataset) -> set[str]:
     return hashes
 
 
+@pytest.mark.slow
 def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_held_out(
     tmp_path, data_root, monkeypatch
 ):
@@ -189,6 +189,7 @@ def test_tracked_run_writes_mifid_keeps_the_argmin_as_best_and_never_trains_on_h
     assert not seen & held_hashes
 
 
+@pytest.mark.slow
 def test_a_matched_tone_curve_starts_from_the_training_photos_histogram_match(
     tmp_path, data_root, monkeypatch
 ):
@@ -243,8 +244,7 @@ def split_files_of(run_dir, data_root):
 
 
 def test_tracking_without_fid_weights_fails_first_in_one_line(run_cli, tmp_path, data_root,
-                                                              monkeypatch):
-    monkeypatch.setenv("PAINTER_CACHE", str(tmp_path / "empty_cache"))
+                                                              empty_cache):
     config = tmp_path / "tracked.toml"
     config.write_text(config_to_toml(TINY))
     run_dir = tmp_path / "run"
@@ -284,28 +284,27 @@ def test_low_rank_frechet_distance_is_kaggles_formula():
     assert frechet_distance_low_rank(real, mu_real, sigma_real) == pytest.approx(0, abs=1e-6)
 
 
-def test_tracker_score_equals_painter_score_of_the_same_images(tmp_path, sample_dir, monkeypatch):
+@pytest.mark.slow
+def test_tracker_score_equals_painter_score_of_the_same_images(tmp_path, sample_dir, monkeypatch,
+                                                               fid_weights):
     """The tracker's number is `compute_mifid` of the images `painter generate` would
     write (its translator, JPEG at quality 95), with the real FID Inception and cache.
 
     `painter score`'s sqrtm of a 2048² matrix costs a minute of CPU; its FID is swapped
     for the low-rank form here, which the test above holds to Kaggle's formula.
     """
+    import keras
+    from PIL import Image
+
     from painter.metrics import cache as feature_cache
     from painter.metrics import compute_mifid
     from painter.metrics import score as score_module
-    from painter.metrics.weights import FID_WEIGHTS_NAME, fid_weights_path
-
-    if not fid_weights_path().is_file():
-        pytest.skip(f"FID Inception weights not converted yet ({fid_weights_path()}); "
-                    "`painter weights fetch`")
-    import keras
-    from PIL import Image
+    from painter.metrics.weights import FID_WEIGHTS_NAME
 
     # A cache of its own (the weights linked in), so the cache's use is seen.
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / FID_WEIGHTS_NAME).symlink_to(fid_weights_path())
+    (cache / FID_WEIGHTS_NAME).symlink_to(fid_weights)
     monkeypatch.setenv("PAINTER_CACHE", str(cache))
     monets = tmp_path / "monets"
     monets.mkdir()
@@ -367,6 +366,7 @@ def test_an_untrained_residual_generator_scores_as_the_photos(sample_dir):
     assert score == pytest.approx(as_they_are, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_lab_colour_transfer_starts_from_the_monets_lab_statistics(tmp_path, data_root, monkeypatch):
     from painter.data.color import lab_statistics
     from painter.metrics.features import decoded_images

@@ -18,16 +18,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from painter.config import CycleGANConfig
+from conftest import tiny_cyclegan
 from painter.train.replica import apply_clipped, global_mean
 from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
 
 # Randomness that legitimately differs between 1 and 2 replicas (per-replica seed streams
 # of DiffAugment and the pool) is off; everything else is the real model.
-TINY_CYCLEGAN = CycleGANConfig(
-    image_size=16, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=1,
-    batch_size=4, pool_size=0, diffaugment="", jit_compile=False,
-)
+TINY_CYCLEGAN = tiny_cyclegan(image_size=16, disc_layers=1, batch_size=4)
 
 
 def _sgd_cyclegan(strategy, weights=None):
