@@ -32,29 +32,30 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tiny_cyclegan
+from painter.config import config_to_toml
 from painter.kaggle import kernel_script as ks
 
-TINY_CONFIG = """\
-family = "cyclegan"
-image_size = 32
-gen_filters = 4
-residual_blocks = 1
-disc_filters = 4
-disc_layers = 2
-batch_size = 2
-epochs = 1
-decay_epochs = 0
-pool_size = 0
-diffaugment = ""
-augment = false
-jit_compile = false
-sample_images = 2
-keep_checkpoints = 1
-"""
-FID_WEIGHTS = Path(os.environ.get("PAINTER_CACHE", Path.home() / ".cache" / "painter")) / "fid_inception.weights.h5"
+# The environment variables the kernel script reads for its paths, limits and faults.
+KERNEL_VARIABLES = (
+    "PAINTER_CONFIG", "PAINTER_KAGGLE_ACCELERATOR", "PAINTER_KAGGLE_CAP", "PAINTER_KAGGLE_DATA",
+    "PAINTER_KAGGLE_ESTIMATES", "PAINTER_KAGGLE_FAULT", "PAINTER_KAGGLE_INPUT",
+    "PAINTER_KAGGLE_WORKING", "PAINTER_PIP_TARGET", "PAINTER_SCORE", "PAINTER_SETTINGS",
+    "PAINTER_SMOKE", "PAINTER_STOP_GRACE", "PAINTER_TIME_BUDGET", "PAINTER_TRAIN_ARGS",
+    "PAINTER_WATCHDOG",
+)
 
 
 # ---- fixtures ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kernel_env(monkeypatch):
+    """`monkeypatch` with every kernel setting (and PYTHONPATH) removed from the environment:
+    a test sets only what it is about, and pytest restores the environment after it."""
+    for name in KERNEL_VARIABLES + ("PYTHONPATH",):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def bundle(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("bundle")
     config = root / "tiny.toml"
-    config.write_text(TINY_CONFIG)
+    config.write_text(config_to_toml(tiny_cyclegan()))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PAINTER_CACHE", str(root / "empty-cache"))
         build_bundle(root / "out", config=str(config), accelerator="none", username="tester",
@@ -108,7 +109,7 @@ def trained_run(tmp_path_factory, bundle) -> Path:
 class KaggleFolders:
     """/kaggle/input and /kaggle/working under tmp_path, and the kernel's environment."""
 
-    def __init__(self, tmp_path, bundle, python, sample, monkeypatch):
+    def __init__(self, tmp_path, bundle, python, sample, kernel_env):
         self.root = tmp_path / "kaggle"
         self.input = self.root / "input"
         self.working = self.root / "working"
@@ -127,11 +128,7 @@ class KaggleFolders:
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PAINTER_TRAIN_ARGS": "--steps-per-epoch 1",
         }.items():
-            monkeypatch.setenv(name, str(value))
-        for name in ("PYTHONPATH", "PAINTER_SMOKE", "PAINTER_KAGGLE_FAULT", "PAINTER_KAGGLE_CAP",
-                     "PAINTER_KAGGLE_ESTIMATES", "PAINTER_KAGGLE_ACCELERATOR", "PAINTER_WATCHDOG",
-                     "PAINTER_TIME_BUDGET", "PAINTER_SCORE"):
-            monkeypatch.delenv(name, raising=False)
+            kernel_env.setenv(name, str(value))
 
     def run(self, kernel: Path | None = None, timeout: float = 900):
         """Runs the kernel; returns (exit status, log, status.json, seconds)."""
@@ -153,8 +150,8 @@ class KaggleFolders:
 
 
 @pytest.fixture
-def kaggle(tmp_path, bundle, isolated_python, sample_dir, monkeypatch) -> KaggleFolders:
-    return KaggleFolders(tmp_path, bundle, isolated_python, sample_dir, monkeypatch)
+def kaggle(tmp_path, bundle, isolated_python, sample_dir, kernel_env) -> KaggleFolders:
+    return KaggleFolders(tmp_path, bundle, isolated_python, sample_dir, kernel_env)
 
 
 def steps(status: dict) -> dict:
@@ -217,11 +214,10 @@ def test_kernel_trains_within_a_tiny_cap_then_writes_and_checks_the_zip(kaggle, 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FID_WEIGHTS.is_file(), reason=f"no converted FID weights at {FID_WEIGHTS}")
-def test_kernel_runs_twice_in_the_same_session(kaggle, monkeypatch):
+def test_kernel_runs_twice_in_the_same_session(kaggle, monkeypatch, fid_weights):
     """A notebook re-run: the weights import again into the kernel's cache, training
     resumes from the checkpoint, images.zip and status.json are replaced."""
-    shutil.copy2(FID_WEIGHTS, kaggle.input / "painter-wheel" / "fid_inception.weights.h5")
+    shutil.copy2(fid_weights, kaggle.input / "painter-wheel" / "fid_inception.weights.h5")
     monkeypatch.setenv("PAINTER_SCORE", "0")  # 7,000 images through the Inception: minutes
     first_code, first_log, first, _ = kaggle.run()
     assert first_code == 0, first_log[-4000:]
@@ -317,7 +313,7 @@ def test_a_hung_training_is_stopped_by_the_watchdog_and_the_zip_comes_from_its_c
 # ---- the kernel's parts, fast --------------------------------------------------------------
 
 
-def test_bad_settings_fail_in_one_line_with_status(tmp_path):
+def test_bad_settings_fail_in_one_line_with_status(tmp_path, kernel_env):
     working = tmp_path / "working"
     env = {**os.environ, "PAINTER_KAGGLE_WORKING": str(working), "PAINTER_KAGGLE_CAP": "soon",
            "PAINTER_KAGGLE_INPUT": str(tmp_path / "input")}
@@ -331,7 +327,7 @@ def test_bad_settings_fail_in_one_line_with_status(tmp_path):
     assert status["ok"] is False and status["error"].startswith("PAINTER_KAGGLE_CAP=")
 
 
-def test_a_missing_wheel_is_one_line(tmp_path):
+def test_a_missing_wheel_is_one_line(tmp_path, kernel_env):
     working = tmp_path / "working"
     (tmp_path / "input").mkdir()
     env = {**os.environ, "PAINTER_KAGGLE_WORKING": str(working), "PAINTER_KAGGLE_INPUT": str(tmp_path / "input")}
@@ -376,11 +372,10 @@ def test_accelerator_check():
 
 
 @pytest.mark.parametrize("accelerator, strategy", [("gpu", "mirrored"), ("tpu", "tpu"), ("none", "cpu")])
-def test_train_command(tmp_path, monkeypatch, accelerator, strategy):
-    monkeypatch.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path))
-    monkeypatch.setenv("PAINTER_KAGGLE_ACCELERATOR", accelerator)
-    monkeypatch.setenv("PAINTER_SMOKE", "1")
-    monkeypatch.delenv("PAINTER_TRAIN_ARGS", raising=False)
+def test_train_command(tmp_path, kernel_env, accelerator, strategy):
+    kernel_env.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path))
+    kernel_env.setenv("PAINTER_KAGGLE_ACCELERATOR", accelerator)
+    kernel_env.setenv("PAINTER_SMOKE", "1")
     kernel = ks.Kernel()
     kernel.configure()
     command = kernel.train_command(3600)
@@ -400,7 +395,7 @@ def test_train_command(tmp_path, monkeypatch, accelerator, strategy):
     assert not kernel.scoring()  # a smoke run does not score
 
 
-def test_every_weights_file_of_the_registry_in_the_inputs_is_imported(tmp_path, monkeypatch):
+def test_every_weights_file_of_the_registry_in_the_inputs_is_imported(tmp_path, kernel_env):
     """The probe reports the installed painter's weights registry; each of its files found
     in the inputs goes through `painter weights import FILE --force`, each a status step."""
     from painter.weights import REGISTRY
@@ -414,10 +409,8 @@ def test_every_weights_file_of_the_registry_in_the_inputs_is_imported(tmp_path, 
     stylizer = tmp_path / "input" / "painter-wheel" / "stylizer.weights.h5"
     stylizer.parent.mkdir(parents=True)
     stylizer.write_bytes(b"stylizer")
-    monkeypatch.setenv("PAINTER_KAGGLE_INPUT", str(tmp_path / "input"))
-    monkeypatch.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path / "working"))
-    monkeypatch.delenv("PAINTER_SMOKE", raising=False)
-    monkeypatch.delenv("PAINTER_SCORE", raising=False)
+    kernel_env.setenv("PAINTER_KAGGLE_INPUT", str(tmp_path / "input"))
+    kernel_env.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path / "working"))
     kernel = ks.Kernel()
     kernel.configure()
     kernel.weights_files = found["weights"]
@@ -427,7 +420,7 @@ def test_every_weights_file_of_the_registry_in_the_inputs_is_imported(tmp_path, 
         commands.append(args)
         return ks.Outcome(0, ["imported"], None, 0.1)
 
-    monkeypatch.setattr(kernel, "run", run)
+    kernel_env.setattr(kernel, "run", run)
     kernel.import_weights()
     assert commands == [kernel.painter + ["weights", "import", str(stylizer), "--force"]]
     done = steps(json.loads((tmp_path / "working" / "status.json").read_text()))
@@ -437,12 +430,10 @@ def test_every_weights_file_of_the_registry_in_the_inputs_is_imported(tmp_path, 
     assert not kernel.scoring()  # no FID weights: no score
 
 
-def test_the_score_is_skipped_when_the_time_left_does_not_cover_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path))
-    monkeypatch.setenv("PAINTER_KAGGLE_CAP", "10m")
-    monkeypatch.setenv("PAINTER_KAGGLE_ESTIMATES", json.dumps({"margin": 60, "score": 600}))
-    monkeypatch.delenv("PAINTER_SMOKE", raising=False)
-    monkeypatch.delenv("PAINTER_SCORE", raising=False)
+def test_the_score_is_skipped_when_the_time_left_does_not_cover_it(tmp_path, kernel_env, capsys):
+    kernel_env.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path))
+    kernel_env.setenv("PAINTER_KAGGLE_CAP", "10m")
+    kernel_env.setenv("PAINTER_KAGGLE_ESTIMATES", json.dumps({"margin": 60, "score": 600}))
     kernel = ks.Kernel()
     kernel.configure()
     kernel.weights_ready = True
