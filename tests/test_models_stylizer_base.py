@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from painter.config import CycleGANConfig, config_from_dict
+from conftest import tiny_cyclegan
+from painter.config import config_from_dict
 from painter.errors import ConfigError
 from painter.models.generators import (
     base_lr_multipliers,
@@ -26,12 +27,7 @@ from painter.models.generators import (
 )
 from painter.models.layers import StyleMix
 
-TINY = CycleGANConfig(
-    image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2,
-    batch_size=2, epochs=1, decay_epochs=0, pool_size=0, diffaugment="", augment=False,
-    jit_compile=False, sample_images=2, keep_checkpoints=1, output="residual",
-    base="stylizer", color_transfer="lab", identity_weight=0.5,
-)
+TINY = tiny_cyclegan(output="residual", base="stylizer", color_transfer="lab", identity_weight=0.5)
 RNG = np.random.default_rng(0)
 
 
@@ -103,6 +99,7 @@ def test_style_mix_serializes():
 # ---- the base in a generator -------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["stylize_first", "color_first"])
 def test_untrained_generator_is_the_stylize_baseline(order):
     config = dataclasses.replace(TINY, base_order=order)
@@ -144,6 +141,7 @@ def _one_step(config):
     return model, before, after
 
 
+@pytest.mark.slow
 def test_frozen_transformer_is_bit_identical_after_a_step_and_strength_offset_learn():
     model, before, after = _one_step(TINY)
     predictor, transformer, mix = stylizer_parts(model.gen_G)
@@ -154,6 +152,7 @@ def test_frozen_transformer_is_bit_identical_after_a_step_and_strength_offset_le
     assert not np.array_equal(after[mix.styles.path], np.zeros_like(after[mix.styles.path]))
 
 
+@pytest.mark.slow
 def test_trainable_transformer_learns_at_its_multiplier():
     config = dataclasses.replace(TINY, base_trainable=True, base_lr_multiplier=0.1)
     model, before, after = _one_step(config)
@@ -196,6 +195,7 @@ def test_generator_with_the_base_saves_and_loads(tmp_path):
     assert float(stylizer_parts(fresh)[2].strength.numpy()) == pytest.approx(0.7)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_a_stylizer_run_restores_the_base(tmp_path):
     from painter.train import checkpoints as ckpt
 
@@ -259,16 +259,14 @@ def test_shipped_stylizer_proof_config_loads():
     assert config.base == "stylizer" and config.starts_from_data and config.track_mifid
 
 
-def test_run_start_measures_strengths_with_the_tracker_and_records_the_choice(sample_dir):
+def test_run_start_measures_strengths_with_the_tracker_and_records_the_choice(sample_dir,
+                                                                              stylizer_weights):
     """`painter.train.run._match_from_data`: the tracker scores each strength on its
     photos; the chosen one comes back in the config (config.toml records it)."""
     from types import SimpleNamespace
 
-    from painter.models.stylizer import stylizer_weights_path
     from painter.train.run import _match_from_data
 
-    if not stylizer_weights_path().is_file():
-        pytest.skip(f"stylizer weights not cached at {stylizer_weights_path()}")
     config = dataclasses.replace(TINY, color_transfer="none", base_strengths="0.75,0.25")
     networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
                                gen_F=build_generator(config, "gen_F"))

@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 import pytest
 
-from painter.config import CycleGANConfig, load_config
+from conftest import tiny_cyclegan
+from painter.config import load_config
 from painter.errors import TrainingError
 from painter.train import list_checkpoints, load_generator, train
 from painter.train.checkpoints import find_checkpoint
@@ -48,11 +49,9 @@ def data8(tmp_path_factory, sample_dir):
 
 
 def test_tiny_cyclegan_overfits_8_images_and_writes_its_run(tmp_path, data8):
-    config = CycleGANConfig(
-        image_size=16, gen_filters=16, residual_blocks=1, disc_filters=8, disc_layers=2,
-        batch_size=4, epochs=4, decay_epochs=2, steps_per_epoch=50, augment=False,
-        diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False,
-        sample_images=3, keep_checkpoints=2,
+    config = tiny_cyclegan(
+        image_size=16, gen_filters=16, disc_filters=8, batch_size=4, epochs=4, decay_epochs=2,
+        steps_per_epoch=50, learning_rate=2e-3, sample_images=3, keep_checkpoints=2,
     )
     first_step = {}
 
@@ -205,11 +204,9 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_that_resumes(tmp_path, data8, caps
 
 
 # A CycleGAN of 10 epochs of 4 steps (5 constant, 5 decaying) for the time-budget plans.
-BUDGET_CYCLEGAN = CycleGANConfig(
-    image_size=16, gen_filters=8, residual_blocks=1, disc_filters=8, disc_layers=1,
-    batch_size=4, epochs=10, decay_epochs=5, steps_per_epoch=4, augment=False,
-    diffaugment="", pool_size=0, learning_rate=2e-3, jit_compile=False, sample_images=2,
-    keep_checkpoints=2,
+BUDGET_CYCLEGAN = tiny_cyclegan(
+    image_size=16, gen_filters=8, disc_filters=8, disc_layers=1, batch_size=4, epochs=10,
+    decay_epochs=5, steps_per_epoch=4, learning_rate=2e-3, keep_checkpoints=2,
 )
 
 
