@@ -23,8 +23,9 @@ DEV_PYTHON="${DEV_PYTHON:-$REPO/.venv/bin/python}"
 ENV_DIR="${PAINTER_KAGGLE_ENV:-/tmp/painter-kaggle-env}"
 WORK="${WORK:-$(mktemp -d /tmp/painter-kaggle-check.XXXXXX)}"
 KAGGLE_PINS=(tensorflow==2.20.0 keras==3.13.2 numpy==2.0.2 scipy==1.16.3 pillow==11.3.0 protobuf==5.29.5)
-# What else painter imports (setup.cfg's install_requires beyond the pins).
-OTHERS=(click kaggle)
+# What else painter imports (setup.cfg's install_requires beyond the pins; Kaggle's image
+# carries matplotlib and tqdm too, at versions not pinned here).
+OTHERS=(click kaggle matplotlib tqdm)
 
 if [[ "${1:-}" == "--fresh" ]]; then
     rm -rf "$ENV_DIR"
@@ -57,7 +58,7 @@ echo "== installing ${KAGGLE_PINS[*]} ${OTHERS[*]}"
 
 VERSIONS="$("$ENV_DIR/bin/python" - <<'EOF'
 import sys, importlib.metadata as md
-names = ["tensorflow", "keras", "numpy", "scipy", "pillow", "protobuf", "h5py", "ml_dtypes", "click", "kaggle"]
+names = ["tensorflow", "keras", "numpy", "scipy", "pillow", "protobuf", "h5py", "ml_dtypes", "click", "kaggle", "matplotlib", "tqdm"]
 print(f"Python {sys.version.split()[0]}; " + ", ".join(f"{n} {md.version(n)}" for n in names))
 EOF
 )"

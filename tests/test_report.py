@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,8 @@ import pytest
 from PIL import Image
 
 from painter.config import CycleGANConfig, NoiseGANConfig, config_to_toml
-from painter.report import (
-    line_chart_svg,
-    nice_ticks,
-    read_history,
-    read_run,
-    render_report,
-    write_report,
-)
+from painter.report import line_chart_svg, read_run, render_report, write_report
+from painter.train.history import History, format_number, read_history
 
 # As painter.train writes them: bookkeeping first, then the model's metrics.
 HISTORY_COLUMNS = ("epoch", "step", "seconds", "lr", "G_loss", "F_loss", "D_X_loss",
@@ -203,7 +198,8 @@ def test_nan_rows_resumed_epochs_and_a_half_written_line(tmp_path):
     with open(run / "history.csv", "a") as f:
         f.write("3,30,70.0,2e-4,1.0,1.0,0.1,0.1,1.0,0.5\n")  # epoch 3 again, after a resume
         f.write("6,60,70.0,2e-4,2.0,2.")  # the trainer was killed mid-write
-    history, warnings = read_history(run / "history.csv")
+    history = History.from_rows(read_history(run / "history.csv"))
+    warnings = list(history.warnings)
     assert history.epochs == (1, 2, 3, 4, 5, 6)
     assert history.values["G_loss"][2] == 1.0  # the later epoch-3 row wins
     assert history.values["D_X_loss"][5] is None  # the cut-off cells are empty
@@ -230,25 +226,115 @@ def test_max_samples_spreads_over_the_run(tmp_path):
     assert parser.figures == [9, 5, 1]
 
 
+def _series_lines(page: str) -> dict[tuple[str, str], int]:
+    """(chart id, series name) → the vertices of the series' line, read from the SVG
+    path that matplotlib drew (the first element of each series' group)."""
+    found = {}
+    for chart_id, body in re.findall(r'<svg class="chart" id="([\w-]+)"(.*?)</svg>', page, re.S):
+        for name, points, d in re.findall(
+                r'class="series" data-name="([^"]+)" data-points="(\d+)">\s*<path d="([^"]*)"',
+                body):
+            vertices = len(re.findall(r"[ML] ", d))
+            assert vertices == int(points), (chart_id, name, d)
+            found[(chart_id, name)] = vertices
+    return found
+
+
+def test_report_of_a_run_that_train_wrote(tiny_run, tmp_path):
+    # tiny_run: one epoch of one step, untracked, as `painter.train.train` leaves it.
+    out = write_report(tiny_run, tmp_path / "report.html")
+    text = out.read_text()
+    page = _parse(out)
+    with open(tiny_run / "history.csv") as f:
+        header = f.readline().strip().split(",")
+        epochs = len(f.readlines())
+    losses = [c for c in header if c.endswith("_loss")]
+    assert {"G_loss", "F_loss", "D_X_loss", "D_Y_loss", "cycle_loss"} <= set(losses)
+    assert page.charts[:2] == ["chart-generator", "chart-discriminator"]
+    assert "chart-mifid" not in page.charts  # not tracked, so no MiFID chart or column
+    lines = _series_lines(text)
+    # Every loss column is one series with one line path, in one chart, a vertex per epoch.
+    assert sorted(name for _, name in lines if name.endswith("_loss")) == sorted(losses)
+    assert all(count == epochs for count in lines.values())
+    assert lines[("chart-discriminator", "D_X_loss")] == epochs
+    # The sample grid the run wrote, embedded byte for byte.
+    assert page.figures == [1]
+    (grid,) = [i for i in page.images if "samples after epoch" in i.get("alt", "")]
+    assert base64.b64decode(grid["src"].split(",", 1)[1]) == (
+        tiny_run / "samples" / "epoch_001.png").read_bytes()
+    assert page.external == []
+    table = re.search(r'<table id="checkpoint-table">(.*?)</table>', text).group(1)
+    assert re.search(r"<code>step_\d+/</code></td><td class=\"num\">1</td>", table)
+    # loss.png, drawn by the same figure function: one panel per chart of the report,
+    # three to a row, 420×260 pixels each.
+    rows = -(-len(page.charts) // 3)
+    assert Image.open(tiny_run / "loss.png").size == (420 * min(3, len(page.charts)), 260 * rows)
+
+
+@pytest.mark.slow
+def test_report_of_a_tracked_run_shows_mifid_and_best(tmp_path, sample_dir, monkeypatch):
+    """A run that tracked MiFID (with a cheap stand-in for the FID Inception) has a MiFID
+    chart with its best epoch marked, a best-MiFID card and the `best` checkpoint's score."""
+    import functools
+    import shutil as _shutil
+
+    from conftest import tiny_cyclegan
+    from painter.train import tracking
+    from painter.train.run import train
+
+    def colour_features(images):  # per-channel means and deviations: moves with training
+        x = images.astype(np.float64) / 255.0
+        return np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], axis=1)
+
+    monkeypatch.setattr(tracking, "prepare_tracking",
+                        functools.partial(tracking.prepare_tracking, features=colour_features))
+    data = tmp_path / "data"
+    for domain in ("photo_jpg", "monet_jpg"):
+        _shutil.copytree(sample_dir / domain, data / domain)
+    config = tiny_cyclegan(epochs=2, steps_per_epoch=1, track_mifid=True, track_every=1,
+                           track_photos=6)
+    run = tmp_path / "run"
+    train(config, data=data, out=run, strategy="cpu", log=None, progress=False)
+    scores = {row["epoch"]: row["mifid"] for row in read_history(run / "history.csv")}
+    best_epoch = min(scores, key=scores.get)
+
+    text = render_report(read_run(run))
+    parser = _PageParser()
+    parser.feed(text)
+    assert "chart-mifid" in parser.charts
+    assert _series_lines(text)[("chart-mifid", "MiFID")] == len(scores)
+    mifid_chart = re.search(r'<svg class="chart" id="chart-mifid".*?</svg>', text, re.S).group(0)
+    assert f"(epoch {best_epoch})</text>" in mifid_chart  # the best point is labelled
+    assert f"best MiFID (epoch {best_epoch})" in text  # and has a card
+    table = re.search(r'<table id="checkpoint-table">(.*?)</table>', text).group(1)
+    best_row = re.search(r"<code>best/</code>(.*?)</tr>", table).group(1)
+    assert f"<td>mifid {format_number(scores[best_epoch])}" in best_row
+
+
+def test_report_needs_no_tensorflow(tmp_path):
+    run = make_run(tmp_path)
+    code = ("import sys; from painter.report import write_report; "
+            f"write_report({str(run)!r}); "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+    assert (run / "report.html").is_file()
+
+
 def test_line_chart_maps_values_into_the_plot():
     svg = line_chart_svg({"a": ([1, 2, 3], [3.0, 1.0, 2.0])}, title="t", chart_id="c")
-    circles = [tuple(map(float, m)) for m in
-               re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="3"', svg)]
-    assert [c[0] for c in circles] == sorted(c[0] for c in circles)  # epochs left to right
-    assert circles[1][1] > circles[2][1] > circles[0][1]  # y=1 lowest, y=3 highest on screen
+    series = re.search(r'<g id="c-series-0" class="series" data-name="a" data-points="3">'
+                       r"(.*?)</g>\s*</g>", svg, re.S).group(1)
+    dots = [tuple(map(float, m)) for m in
+            re.findall(r'<use xlink:href="#\w+" x="([\d.]+)" y="([\d.]+)"', series)]
+    assert len(dots) == 3
+    assert [d[0] for d in dots] == sorted(d[0] for d in dots)  # epochs left to right
+    assert dots[1][1] > dots[2][1] > dots[0][1]  # y=1 lowest, y=3 highest on screen
     assert "no data yet" in line_chart_svg({}, title="t", chart_id="c")
     with pytest.raises(ValueError, match="Received: width=10"):
         line_chart_svg({}, title="t", chart_id="c", width=10)
-
-
-@pytest.mark.parametrize(
-    "low,high", [(0.0123, 0.0456), (1, 300), (-2.5, 7), (4, 4), (1.0, 1.0 + 1e-13)])
-def test_nice_ticks_cover_the_range(low, high):
-    ticks = nice_ticks(low, high)
-    assert ticks[0] <= low and ticks[-1] >= high and 3 <= len(ticks) <= 12
-    assert len(set(ticks)) == len(ticks)  # a nearly flat curve still gets distinct ticks
-    steps = np.diff(ticks)
-    assert np.allclose(steps, steps[0])
 
 
 # ---- the command and its errors -----------------------------------------------------
@@ -311,7 +397,7 @@ window.addEventListener("load", () => {
     title: document.title,
     images: [...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.complete]),
     charts: [...document.querySelectorAll("svg.chart")].map(
-      s => [s.id, Math.round(s.getBoundingClientRect().width), s.querySelectorAll("polyline").length]),
+      s => [s.id, Math.round(s.getBoundingClientRect().width), s.querySelectorAll("g.series > path").length]),
   });
   document.body.appendChild(out);
 });
