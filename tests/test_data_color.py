@@ -49,6 +49,7 @@ def test_matching_moves_one_distribution_onto_another():
     assert abs(moved.mean() - np.stack(bright).mean()) < 4
 
 
+@pytest.mark.slow
 def test_real_photos_matched_to_monets_take_the_monets_colour(shared_data):
     from itertools import islice
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import random_images
 from painter.models.diffaugment import (
     diff_augment,
     parse_policy,
@@ -18,10 +19,6 @@ from painter.models.diffaugment import (
 POLICY = "color,translation,cutout"
 
 
-def images(n=4, size=32, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
-
-
 def value(x):
     return keras.ops.convert_to_numpy(x)
 
@@ -31,14 +28,14 @@ def seed(n=0):
 
 
 def test_empty_policy_is_identity():
-    x = images()
+    x = random_images(4, 32)
     assert diff_augment(x, "", seed()) is x
     assert parse_policy(" color , cutout ") == ("color", "cutout")
 
 
 @pytest.mark.parametrize("policy", ["color", "translation", "cutout", POLICY])
 def test_keeps_shape_dtype_and_changes_images(policy):
-    x = images()
+    x = random_images(4, 32)
     y = diff_augment(x, policy, seed())
     assert tuple(y.shape) == x.shape
     assert keras.backend.standardize_dtype(y.dtype) == "float32"
@@ -48,7 +45,7 @@ def test_keeps_shape_dtype_and_changes_images(policy):
 
 
 def test_color_transforms_keep_what_the_paper_keeps():
-    x = images()
+    x = random_images(4, 32)
     shift = value(rand_brightness(x, seed())) - x
     per_image = shift.reshape(len(x), -1)
     np.testing.assert_allclose(per_image, per_image[:, :1].repeat(per_image.shape[1], 1), atol=1e-6)
@@ -70,7 +67,7 @@ def shifted(image, dy, dx):
 
 
 def test_translation_shifts_whole_pixels_by_up_to_one_eighth_with_zero_fill():
-    x = images(8)
+    x = random_images(8, 32)
     y = value(rand_translation(x, seed(3)))
     shifts = []
     for image, out in zip(x, y):
@@ -82,7 +79,7 @@ def test_translation_shifts_whole_pixels_by_up_to_one_eighth_with_zero_fill():
 
 
 def test_cutout_zeroes_one_square_of_half_the_side():
-    x = images(8) * 0.5 + 0.75  # no pixel is 0 before
+    x = random_images(8, 32) * 0.5 + 0.75  # no pixel is 0 before
     y = value(rand_cutout(x, seed(4)))
     for image, out in zip(x, y):
         erased = np.all(out == 0, axis=-1)
@@ -97,7 +94,7 @@ def test_cutout_zeroes_one_square_of_half_the_side():
 
 
 def test_same_seed_same_result_and_new_draws_per_call():
-    x = images()
+    x = random_images(4, 32)
     a = value(diff_augment(x, POLICY, seed(7)))
     b = value(diff_augment(x, POLICY, seed(7)))
     np.testing.assert_array_equal(a, b)
@@ -112,7 +109,7 @@ def test_same_seed_same_result_and_new_draws_per_call():
 
 
 def test_differentiable():
-    x = tf.constant(images())
+    x = tf.constant(random_images(4, 32))
     with tf.GradientTape() as tape:
         tape.watch(x)
         loss = tf.reduce_sum(tf.square(diff_augment(x, POLICY, seed(1))))
@@ -132,10 +129,10 @@ def test_static_shapes_under_xla_with_a_symbolic_batch():
     graph = augment.get_concrete_function().graph
     assert graph.outputs[0].shape.as_list() == [None, 32, 32, 3]
     for n in (3,):
-        out = augment(images(n)).numpy()
+        out = augment(random_images(n, 32)).numpy()
         assert out.shape == (n, 32, 32, 3) and np.isfinite(out).all()
 
 
 def test_unknown_transform_is_named():
     with pytest.raises(ValueError, match=r"'flip'.*Received: policy='color,flip'"):
-        diff_augment(images(), "color,flip", seed())
+        diff_augment(random_images(4, 32), "color,flip", seed())

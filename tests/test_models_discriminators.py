@@ -7,18 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_cyclegan
+from conftest import layers_of, random_images, tiny_cyclegan
 from painter.models.discriminators import patchgan_discriminator, patchgan_output_size
 
 TINY = tiny_cyclegan(image_size=64, disc_layers=3)  # the 70×70 PatchGAN's layers
-
-
-def images(n=2, size=64, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
-
-
-def layers_of(model, cls):
-    return [layer for layer in model.layers if type(layer) is cls]
 
 
 def test_layout_c64_c128_c256_c512():
@@ -38,7 +30,7 @@ def test_layout_c64_c128_c256_c512():
     assert all(n.groups == n.output.shape[-1] for n in norms)
     slopes = [l.negative_slope for l in layers_of(model, keras.layers.LeakyReLU)]
     assert slopes == pytest.approx([0.2] * 4)
-    out = model(images())
+    out = model(random_images(2, 64))
     assert tuple(out.shape) == (2, 6, 6, 1)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
 
@@ -55,7 +47,7 @@ def test_receptive_field_is_70x70():
     # Without norms (spectral-norm variant) every logit depends on its patch only.
     config = dataclasses.replace(TINY, image_size=128, spectral_norm=True)
     model = patchgan_discriminator(config)
-    x = tf.constant(images(1, 128))
+    x = tf.constant(random_images(1, 128))
     with tf.GradientTape() as tape:
         tape.watch(x)
         logit = model(x)[0, 7, 7, 0]
@@ -75,9 +67,9 @@ def test_spectral_norm_wraps_every_conv_and_drops_norms():
     # The power iteration runs with training=True only.
     u = wrappers[1].vector_u
     before = keras.ops.convert_to_numpy(u).copy()
-    model(images(), training=False)
+    model(random_images(2, 64), training=False)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(u), before)
-    model(images(), training=True)
+    model(random_images(2, 64), training=True)
     assert not np.allclose(keras.ops.convert_to_numpy(u), before)
 
 
@@ -88,7 +80,7 @@ def test_disc_norm_none_keeps_the_convs_and_drops_every_norm():
     assert [c.filters for c in layers_of(plain, keras.layers.Conv2D)] == [4, 8, 16, 32, 1]
     # Only the affine γ, β of the three instance norms (8 + 16 + 32 channels) are gone.
     assert normed.count_params() - plain.count_params() == 2 * (8 + 16 + 32)
-    assert tuple(plain(images()).shape) == (2, 6, 6, 1)
+    assert tuple(plain(random_images(2, 64)).shape) == (2, 6, 6, 1)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +104,7 @@ def test_mixed_precision_logits_are_float32(spectral_norm):
     try:
         model = patchgan_discriminator(dataclasses.replace(TINY, spectral_norm=spectral_norm))
         assert model.get_layer("disc_Y_block1_lrelu").compute_dtype == "float16"
-        out = model(images(), training=True)
+        out = model(random_images(2, 64), training=True)
         assert keras.backend.standardize_dtype(out.dtype) == "float32"
     finally:
         keras.config.set_dtype_policy(previous)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_cyclegan
+from conftest import layers_of, random_images, tiny_cyclegan
 from painter.models.generators import (
     GENERATORS,
     build_generator,
@@ -17,14 +17,6 @@ from painter.models.generators import (
 from painter.models.layers import ReflectionPadding2D
 
 TINY = tiny_cyclegan(residual_blocks=2)
-
-
-def images(n=2, size=32, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
-
-
-def layers_of(model, cls):
-    return [layer for layer in model.layers if type(layer) is cls]
 
 
 def numpy(x):
@@ -47,7 +39,7 @@ def test_resnet_follows_zhu_et_al():
     assert all(n.groups == n.output.shape[-1] for n in norms)
     assert len(norms) == 5 + 2 * TINY.residual_blocks
     assert model.get_layer("gen_F_res2_conv2").filters == 16  # stable layer names
-    out = numpy(model(images() * 50))  # tanh keeps even wild inputs in range
+    out = numpy(model(random_images(2, 32) * 50))  # tanh keeps even wild inputs in range
     assert out.shape == (2, 32, 32, 3) and np.abs(out).max() <= 1.0
 
 
@@ -89,7 +81,7 @@ def test_unet_levels_reach_1x1(size, levels):
 
 def test_unet_dropout_only_when_training():
     model = unet_generator(TINY)
-    x = images()
+    x = random_images(2, 32)
     np.testing.assert_array_equal(numpy(model(x)), numpy(model(x)))
     assert not np.allclose(numpy(model(x, training=True)), numpy(model(x, training=True)))
 
@@ -103,7 +95,7 @@ def test_resize_upsample_has_no_transposed_convs(kind):
     assert resizes and all(r.interpolation == "bilinear" for r in resizes)
     transpose = build_generator(dataclasses.replace(config, upsample="transpose"), "gen_G")
     assert len(resizes) == len(layers_of(transpose, keras.layers.Conv2DTranspose))
-    assert numpy(model(images())).shape == (2, 32, 32, 3)
+    assert numpy(model(random_images(2, 32))).shape == (2, 32, 32, 3)
 
 
 RESIDUAL_VARIANTS = [
@@ -120,7 +112,7 @@ RESIDUAL_VARIANTS = [
 @pytest.mark.parametrize("variant", RESIDUAL_VARIANTS, ids=str)
 def test_untrained_residual_generator_returns_its_input_exactly(variant):
     model = build_generator(dataclasses.replace(TINY, output="residual", **variant), "gen_G")
-    x = images()
+    x = random_images(2, 32)
     # Exact, but for the float rounding of a tone curve's sum of segments.
     atol = 1e-6 if variant.get("tone_curve") else 0
     np.testing.assert_allclose(numpy(model(x, training=True)), x, rtol=0, atol=atol)
@@ -128,7 +120,7 @@ def test_untrained_residual_generator_returns_its_input_exactly(variant):
 
 def test_residual_generator_learns_away_from_identity():
     model = build_generator(dataclasses.replace(TINY, output="residual"), "gen_G")
-    x = images()
+    x = random_images(2, 32)
     optimizer = keras.optimizers.Adam(1e-2)
     for _ in range(2):  # the first step can only move the zero-initialised head conv
         with tf.GradientTape() as tape:
@@ -149,7 +141,7 @@ def test_residual_scale_runs_small_and_keeps_full_size_detail():
     head = model.get_layer("gen_G_head_conv")
     rng = np.random.default_rng(3)
     head.set_weights([rng.normal(0, 0.01, w.shape).astype("float32") for w in head.get_weights()])
-    x = images() * 0.2  # far enough from ±1 that nothing is clipped
+    x = random_images(2, 32) * 0.2  # far enough from ±1 that nothing is clipped
     # Detail that averages out over each 2×2 cell is invisible to the network, so the
     # generator passes it through to the output unchanged.
     detail = np.tile(np.array([[0.1, -0.1], [-0.1, 0.1]], "float32")[..., None], (16, 16, 3))
@@ -158,6 +150,7 @@ def test_residual_scale_runs_small_and_keeps_full_size_detail():
     assert np.abs(numpy(model(x)) - x).max() > 1e-3  # …while the network does change it
 
 
+@pytest.mark.slow  # 30 eager training steps
 def test_tone_curve_is_a_learned_per_channel_curve_under_the_residual():
     config = dataclasses.replace(TINY, output="residual", residual_scale=16)
     plain = resnet_generator(config)
@@ -169,7 +162,7 @@ def test_tone_curve_is_a_learned_per_channel_curve_under_the_residual():
     knots = np.array(curve.knots())
     values = np.stack([np.sign(knots) * np.abs(knots) ** 0.5, -knots, knots], axis=1)
     curve.set_curve(values)
-    x = images()
+    x = random_images(2, 32)
     expected = np.stack(
         [np.interp(x[..., c], knots, values[:, c]) for c in range(3)], axis=-1
     )
@@ -200,7 +193,7 @@ def test_color_transfer_start_is_the_lab_transfer_of_the_input():
     reference = LabColorTransfer()
     reference.build((None, 3))
     reference.set_target([60.0, -2.0, 20.0], [15.0, 5.0, 10.0])
-    x = images()
+    x = random_images(2, 32)
     np.testing.assert_allclose(numpy(model(x)), numpy(reference(x)), atol=1e-6)  # residual zero
     # With a tone curve after it, the curve starts as the identity.
     curved = resnet_generator(dataclasses.replace(config, tone_curve=8))
@@ -257,9 +250,9 @@ def test_mixed_precision_outputs_float32():
             model = build_generator(config, "gen_G")
             assert model.get_layer("gen_G_stem_conv" if config.generator == "resnet"
                                    else "gen_G_down1_conv").compute_dtype == "float16"
-            out = model(images())
+            out = model(random_images(2, 32))
             assert keras.backend.standardize_dtype(out.dtype) == "float32"
         # The residual output is still the exact input: float32 image + a float16 zero.
-        np.testing.assert_array_equal(numpy(model(images())), images())
+        np.testing.assert_array_equal(numpy(model(random_images(2, 32))), random_images(2, 32))
     finally:
         keras.config.set_dtype_policy(previous)

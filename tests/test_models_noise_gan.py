@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import layers_of
 from painter.config import NoiseGANConfig
 from painter.models.noise_gan import noise_discriminator, noise_generator
 
@@ -14,10 +15,6 @@ TINY = NoiseGANConfig(image_size=32, latent_dim=8, gen_filters=16, disc_filters=
 
 def latents(n=2, dim=8, seed=0):
     return np.random.default_rng(seed).normal(size=(n, dim)).astype("float32")
-
-
-def layers_of(model, cls):
-    return [layer for layer in model.layers if type(layer) is cls]
 
 
 def block_convs(model):

@@ -97,6 +97,7 @@ def test_transformer_save_load_round_trip(transformer, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_one_fit_step_moves_the_transformer_and_its_style_projections():
     model = style_transformer(weights=None)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
