@@ -53,6 +53,15 @@ def _record_values(owner, method: str, key: str, seen: dict):
     setattr(owner, method, recording)
 
 
+def _record_losses(model, seen: dict) -> None:
+    """Records the dtype of each loss as its tracker gets it ("loss NAME") and as its
+    optimizer scales it for the gradient ("scaled NAME")."""
+    for name, tracker in model.trackers.items():
+        _record_values(tracker, "update_state", f"loss {name}", seen)
+    for name, optimizer in model.optimizers.items():
+        _record_values(optimizer, "scale_loss", f"scaled {name}", seen)
+
+
 def _build(config):
     model = build_training_model(config, 10, tf.distribute.get_strategy(), jit_compile=False)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
@@ -96,10 +105,7 @@ def test_cyclegan_step_under_mixed_precision(policy):
     }
     for name, network in watched.items():
         _record_outputs(network.get_layer(name), seen)
-    for name, tracker in model.trackers.items():
-        _record_values(tracker, "update_state", f"loss {name}", seen)
-    for name, optimizer in model.optimizers.items():
-        _record_values(optimizer, "scale_loss", f"scaled {name}", seen)
+    _record_losses(model, seen)
     before = _snapshot(model)
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (2, 2, 32, 32, 3)).astype("float32")
@@ -179,10 +185,7 @@ def test_noise_gan_step_under_mixed_precision(policy):
         _record_outputs(generator.get_layer(name), seen)
     for name in ("noise_discriminator_block2_sn", "noise_discriminator_head_sn"):
         _record_outputs(discriminator.get_layer(name), seen)
-    for name, tracker in model.trackers.items():
-        _record_values(tracker, "update_state", f"loss {name}", seen)
-    for name, optimizer in model.optimizers.items():
-        _record_values(optimizer, "scale_loss", f"scaled {name}", seen)
+    _record_losses(model, seen)
     before = _snapshot(model)
     images = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
     logs = _run_eagerly(model, images)
