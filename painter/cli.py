@@ -252,10 +252,10 @@ def score_command(images: str, real: str, as_json: bool, batch: int, weights: Pa
     import warnings
 
     from painter.metrics import compute_mifid
-    from painter.submit.progress import Progress
+    from painter.progress import progress_bar
 
     def progress(label: str, total: int):
-        return Progress(total, label=f"features ({label})", unit="images")
+        return progress_bar(total, f"features ({label})")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

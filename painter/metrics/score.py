@@ -96,7 +96,8 @@ class RealStatistics:
     cached: bool = False
 
 
-# `progress(label, total)` → an object with `update(done)` and `close()`.
+# `progress(label, total)` → an object with `update(done)` and `close()`, e.g.
+# `lambda label, total: painter.progress.progress_bar(total, label)`.
 ProgressFactory = Callable[[str, int], object]
 
 
@@ -199,7 +200,7 @@ def compute_mifid(
         weights: "fid" (default: the cached converted weights) or a `.weights.h5` path.
         use_cache: read and write the real-features cache. Default True.
         progress: optional factory `progress(label, total)` returning an object with
-            `update(done)` and `close()`, e.g. `painter.submit.progress.Progress`-like.
+            `update(done)` and `close()`, e.g. a `painter.progress.progress_bar`.
 
     Returns:
         A `MiFIDResult`.

@@ -25,7 +25,7 @@ import numpy as np
 from painter.errors import DataError, UsageError
 from painter.io import check_output
 from painter.submit.check import MAX_IMAGES, MIN_IMAGES
-from painter.submit.progress import Progress
+from painter.progress import ProgressBar, progress_bar
 from painter.submit.variants import photo_variant, unique_stems, variant_name, variant_plan
 from painter.submit.zipwriter import SUBMISSION_SIZE, ImageZipWriter
 
@@ -168,7 +168,7 @@ def fill_zip(
     transform: Callable[[np.ndarray], np.ndarray],
     *,
     batch: int = DEFAULT_BATCH,
-    progress: Progress | None = None,
+    progress: ProgressBar | None = None,
 ) -> int:
     """Takes inputs in batches, maps them with `transform`, adds them until `count` are written.
 
@@ -230,7 +230,7 @@ def write_submission(
 ) -> GenerateResult:
     """Writes `count` transformed inputs into the zip `out` (atomically), with progress."""
     start = time.perf_counter()
-    progress = Progress(count, label=label)
+    progress = progress_bar(count, label)
     with sigterm_as_interrupt(), ImageZipWriter(out, quality=quality, force=force) as writer:
         variants = fill_zip(writer, inputs, count, transform, batch=batch, progress=progress)
         written = writer.written
@@ -301,7 +301,7 @@ def generate(
     Args:
         run_dir: a run directory written by `painter train`.
         out: the zip to write.
-        photos: CycleGAN only: the photos to translate (any source `painter.data` reads).
+        photos: for a family that translates photos: the photos to translate (any source `painter.data` reads).
             Default: the photos of the data the run was trained on, as recorded in the run;
             on Kaggle all 7,038.
         count: images to write, in [7,000, 10,000]. Default: every photo (clamped to that
@@ -319,6 +319,7 @@ def generate(
     Returns:
         A GenerateResult.
     """
+    from painter.families import family_of
     from painter.inference import latent_sampler, photo_translator
     from painter.rundir import load_run_config
     from painter.train import checkpoints as train_checkpoints
@@ -342,19 +343,20 @@ def generate(
         if checkpoint == "best":
             log("using the run's best checkpoint (lowest tracked MiFID); --checkpoint last for the last")
     found = train_checkpoints.find_checkpoint(run_dir, checkpoint)
-    if config.family == "cyclegan":
+    takes_photos = family_of(config).takes_photos
+    if takes_photos:
         if photos is None:
             photos = run_photo_source(run_dir)
         photo_list = read_photos(photos)
         n = target_count(len(photo_list), count)
     else:
         if photos is not None:
-            raise UsageError("--photos: a noise-GAN run samples latents, it takes no photos")
+            raise UsageError(f"--photos: a {config.family} run samples latents, it takes no photos")
         n = count if count is not None else DEFAULT_NOISE_COUNT
 
     config, model = train_checkpoints.load_generator(run_dir, checkpoint=str(found.path))
     log(f"loaded {model.name} from {found.path} (epoch {found.epoch}, step {found.global_step})")
-    if config.family == "cyclegan":
+    if takes_photos:
         _log_plan(log, len(photo_list), n, _describe(photos))
         inputs = photo_inputs(photo_list, seed=seed)
         transform = photo_translator(model, config.image_size)
@@ -425,6 +427,6 @@ def score_zip(path: str | os.PathLike, real: Any, log: Callable[[str], None] = p
     """The MiFID of the zip against `real` (painter.metrics), logged in one line."""
     from painter.metrics import compute_mifid
 
-    result = compute_mifid(str(path), real, progress=lambda label, total: Progress(total, label=label))
+    result = compute_mifid(str(path), real, progress=lambda label, total: progress_bar(total, label))
     log(f"MiFID {result.mifid:.2f} (FID {result.fid:.2f}, memorization distance {result.distance:.4f})")
     return result

@@ -34,7 +34,7 @@ from painter.submit.generate import (
     read_photos,
     sigterm_as_interrupt,
 )
-from painter.submit.progress import Progress
+from painter.progress import progress_bar
 from painter.submit.zipwriter import SUBMISSION_SIZE
 
 STYLIZER = "stylizer"
@@ -214,7 +214,7 @@ def write_folder(out: str | os.PathLike, photos: list, transform: Callable[[np.n
     parent = out.parent if out.parent != Path("") else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    progress = Progress(len(photos), label=label)
+    progress = progress_bar(len(photos), label)
     try:
         with sigterm_as_interrupt():
             for start in range(0, len(photos), batch):
