@@ -88,14 +88,13 @@ def test_existing_files_are_kept_without_force(tiny_run, few_photos, tmp_path, r
 
 
 def test_bad_photo_is_one_error_line_naming_it_and_writes_nothing(tiny_run, few_photos, tmp_path,
-                                                                  run_cli):
+                                                                  run_cli, one_error_line):
     bad = few_photos / "zzz.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "painted"
     code, _, stderr = run_cli("paint", tiny_run, few_photos, "--out", out)
     assert code == 1
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0]
+    assert str(bad) in one_error_line(stderr)
     assert not out.exists() and _no_leftovers(tmp_path)
 
 
@@ -107,12 +106,12 @@ def test_bad_photo_is_one_error_line_naming_it_and_writes_nothing(tiny_run, few_
     (["stylizer", "{photos}", "--style", "no_such_style"], 2, "--style no_such_style"),
     (["stylizer", "{photos}", "--checkpoint", "best"], 2, "the stylizer has none"),
 ])
-def test_bad_arguments(tiny_run, few_photos, tmp_path, run_cli, args, code, message):
+def test_bad_arguments(tiny_run, few_photos, tmp_path, run_cli, one_error_line, args, code,
+                       message):
     args = [a.format(run=tiny_run, photos=few_photos) for a in args]
     got, _, stderr = run_cli("paint", *args, "--out", tmp_path / "painted")
     assert got == code
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
+    assert message in one_error_line(stderr), stderr
     assert not (tmp_path / "painted").exists()
 
 

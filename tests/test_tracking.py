@@ -244,15 +244,15 @@ def split_files_of(run_dir, data_root):
 
 
 def test_tracking_without_fid_weights_fails_first_in_one_line(run_cli, tmp_path, data_root,
-                                                              empty_cache):
+                                                              empty_cache, one_error_line):
     config = tmp_path / "tracked.toml"
     config.write_text(config_to_toml(TINY))
     run_dir = tmp_path / "run"
     code, out, err = run_cli("train", config, "--data", data_root, "--out", run_dir)
     assert code == 1
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: track_mifid: FID Inception weights")
-    assert "painter weights fetch" in lines[0]
+    line = one_error_line(err)
+    assert line.startswith("error: track_mifid: FID Inception weights")
+    assert "painter weights fetch" in line
     assert not run_dir.exists()
 
 
