@@ -13,8 +13,9 @@ import sys
 from typing import Mapping, TextIO
 
 # The counter first, so that a log line reads "features (generated) 8/8 images (100%) …".
-_LOG_FORMAT = "{desc} {n_fmt}/{total_fmt}{unit} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
-_BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_TIMES = "[{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_LOG_FORMAT = "{desc} {n_fmt}/{total_fmt}{unit} ({percentage:.0f}%) " + _TIMES
+_BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} " + _TIMES
 
 
 class ProgressBar:

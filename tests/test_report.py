@@ -397,7 +397,8 @@ window.addEventListener("load", () => {
     title: document.title,
     images: [...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.complete]),
     charts: [...document.querySelectorAll("svg.chart")].map(
-      s => [s.id, Math.round(s.getBoundingClientRect().width), s.querySelectorAll("g.series > path").length]),
+      s => [s.id, Math.round(s.getBoundingClientRect().width),
+            s.querySelectorAll("g.series > path").length]),
   });
   document.body.appendChild(out);
 });

@@ -140,7 +140,8 @@ class History:
         for column, cells in values.items():
             bad = [e for e, v in zip(epochs, cells) if v is not None and not math.isfinite(v)]
             if bad:
-                shown = ", ".join(format_epoch(e) for e in bad[:5]) + (" …" if len(bad) > 5 else "")
+                shown = ", ".join(format_epoch(e) for e in bad[:5])
+                shown += " …" if len(bad) > 5 else ""
                 warnings.append(f"{column} is not finite at epoch {shown}")
         return cls(names, epochs, values, tuple(warnings))
 
@@ -271,7 +272,6 @@ def history_figure(
     """
     import matplotlib
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     if not charts:
         raise ValueError(f"history_figure needs at least one chart. Received: charts={charts!r}")
@@ -303,13 +303,15 @@ def history_figure(
         )
         axes = figure.subplots(rows, cols, squeeze=False).ravel()
         for ax, chart in zip(axes, charts):
-            _draw_chart(ax, chart, MaxNLocator)
+            _draw_chart(ax, chart)
         for ax in axes[len(charts):]:
             ax.set_visible(False)
     return figure
 
 
-def _draw_chart(ax, chart: Chart, locator) -> None:
+def _draw_chart(ax, chart: Chart) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_title(chart.title)  # says what the y axis is, so the axis needs no label
     ax.set_xlabel("epoch")
     xs_all = [x for xs, _ in chart.series.values() for x in xs]
@@ -339,8 +341,9 @@ def _draw_chart(ax, chart: Chart, locator) -> None:
     if low == high:  # one epoch: centre it rather than zoom onto nothing
         ax.set_xlim(low - 1, high + 1)
     # Few ticks: each costs a text layout on every redraw.
-    ax.xaxis.set_major_locator(locator(nbins=5, integer=all(float(x).is_integer() for x in xs_all)))
-    ax.yaxis.set_major_locator(locator(nbins=4))
+    whole_epochs = all(float(x).is_integer() for x in xs_all)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=whole_epochs))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.yaxis.set_major_formatter(lambda value, _: format_number(value))  # 2e-4, not 0.00020
     ax.margins(y=0.15 if chart.mark_min else 0.08)  # room for the best point's label
     if len(chart.series) > 1:
