@@ -48,10 +48,33 @@ def _import_tensorflow_quietly() -> None:
             os.close(saved)
 
 
-_import_tensorflow_quietly()
+class _Command(click.Command):
+    """A painter command: TensorFlow is imported quietly (`_import_tensorflow_quietly`)
+    before its body runs, unless it is made with `needs_tensorflow=False`.
+
+    Most commands reach Keras, which imports TensorFlow; doing it here, after click has
+    parsed the arguments, keeps `painter --help`, `painter CMD --help` and the commands
+    that never need TensorFlow (`painter check`) free of its seconds of start-up.
+    """
+
+    def __init__(self, *args, needs_tensorflow: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.needs_tensorflow = needs_tensorflow
+
+    def invoke(self, ctx: click.Context):
+        if self.needs_tensorflow:
+            _import_tensorflow_quietly()
+        return super().invoke(ctx)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Makes its commands `_Command`s and its subgroups `_Group`s."""
+
+    command_class = _Command
+    group_class = type
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="painter")
 def cli() -> None:
     """Photo→Monet GANs for Kaggle's "I'm Something of a Painter Myself"."""
@@ -327,7 +350,7 @@ def weights_import_command(files: tuple[Path, ...], force: bool) -> None:
         click.echo(f"{result.path} already holds these {result.name} weights; nothing to do")
 
 
-@weights_group.command("path")
+@weights_group.command("path", needs_tensorflow=False)
 @click.argument("name", type=click.Choice(_weights_names()), required=False)
 def weights_path_command(name: str | None) -> None:
     """Print where the converted weights are looked for, and whether they are there
@@ -419,7 +442,7 @@ def generate_command(run_dir, out, photos, count, quality, batch, seed, force, c
     click.echo(str(out))
 
 
-@cli.command("check")
+@cli.command("check", needs_tensorflow=False)
 @click.argument("zip_path", metavar="IMAGES_ZIP", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line on stdout.")
 @click.pass_context
@@ -558,7 +581,7 @@ def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, w
     )
 
 
-@kaggle_group.command("download")
+@kaggle_group.command("download", needs_tensorflow=False)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("data/gan-getting-started"),
               show_default=True, help="Where the competition data goes (Kaggle's layout).")
 @click.option("--force", is_flag=True, help="Replace an existing folder.")
@@ -569,7 +592,7 @@ def kaggle_download_command(out, force):
     click.echo(str(download_data(out, force=force)))
 
 
-@kaggle_group.command("push")
+@kaggle_group.command("push", needs_tensorflow=False)
 @click.argument("bundle_dir", type=click.Path(path_type=Path))
 @click.option("--dataset-only", is_flag=True, help="Upload only the dataset.")
 @click.option("--kernel-only", is_flag=True, help="Push only the kernel.")
@@ -584,7 +607,7 @@ def kaggle_push_command(bundle_dir, dataset_only, kernel_only, notes):
     push(bundle_dir, dataset=not kernel_only, kernel=not dataset_only, notes=notes, log=click.echo)
 
 
-@kaggle_group.command("submit")
+@kaggle_group.command("submit", needs_tensorflow=False)
 @click.argument("zip_path", metavar="[IMAGES_ZIP]", required=False, type=click.Path(path_type=Path))
 @click.option("--message", "-m", default="painter", show_default=True)
 @click.option("--kernel", default=None, help="USER/SLUG: submit that kernel version's images.zip.")
