@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from painter.errors import DataError, WeightsError
+from painter.errors import DataError
 from painter.metrics import cache as feature_cache
 from painter.metrics.features import (
     DEFAULT_BATCH,
@@ -35,7 +35,7 @@ from painter.metrics.maths import (
     memorization_distance,
     mifid,
 )
-from painter.metrics.weights import HOW_TO_GET, file_sha256, fid_weights_path
+from painter.pretrained import file_sha256, require_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +161,8 @@ def mifid_of(
 
 
 def require_fid_weights(what: str = "track_mifid") -> Path:
-    """The converted FID weights' path; WeightsError (one line, with the fix) if absent."""
-    path = fid_weights_path()
-    if not path.is_file():
-        raise WeightsError(f"{what}: FID Inception weights not found at {path}; {HOW_TO_GET}")
-    return path
+    """The cached FID weights' path: `painter.pretrained.require_weights("fid", what)`."""
+    return require_weights("fid", what)
 
 
 def _require_two(n: int, source, what: str) -> None:
@@ -219,9 +216,7 @@ def compute_mifid(
     _require_two(generated_scan.count, images_source, "generated images")
     real_scan = scan_images(real_source)
     _require_two(real_scan.count, real_source, "--real")
-    weights_path = fid_weights_path() if weights == "fid" else Path(weights)
-    if not weights_path.is_file():
-        raise WeightsError(f"FID Inception weights not found at {weights_path}; {HOW_TO_GET}")
+    weights_path = require_weights("fid", path=None if weights == "fid" else weights)
     extractor = fid_feature_extractor(weights_path)
     network_seconds, computed = 0.0, 0
 
