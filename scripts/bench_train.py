@@ -62,6 +62,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from painter.families import family_of
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,22 +180,19 @@ class Flops:
 
 
 def forward_flops(config) -> Flops:
+    """Forward FLOPs of one example through the family's generator and one of its
+    discriminators."""
     import keras
 
     from painter.models.flops import model_flops
 
+    family = family_of(config)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
-        if config.family == "cyclegan":
-            from painter.models.discriminators import patchgan_discriminator
-            from painter.models.generators import build_generator
-
-            generator, discriminator = build_generator(config), patchgan_discriminator(config)
-        else:
-            from painter.models.noise_gan import noise_discriminator, noise_generator
-
-            generator, discriminator = noise_generator(config), noise_discriminator(config)
+        networks = family.build(config).networks
+        generator = networks[family.generator_network]
+        discriminator = networks[family.discriminator_network]
         return Flops(model_flops(generator), model_flops(discriminator))
     finally:
         keras.config.set_dtype_policy(previous)
@@ -206,21 +205,14 @@ def generator_step_flops(config, flops: Flops) -> int:
 
 def training_step_flops(config, flops: Flops) -> int:
     """(b): model FLOPs of every network pass of one step (module docstring)."""
-    batch = config.batch_size
-    if config.family == "cyclegan":
-        d_images = 3 if config.pool_size else 2
-        return 3 * batch * (6 * flops.generator + 2 * d_images * flops.discriminator)
-    return 3 * (batch * flops.generator + 2 * batch * flops.discriminator)
+    g, d = family_of(config).step_passes(config)
+    return int(config.batch_size * (g * flops.generator + d * flops.discriminator))
 
 
 def executed_step_flops(config, flops: Flops, separate: bool = False) -> int:
     """FLOPs the step as written executes, with its separate `tape.gradient` calls."""
-    batch = config.batch_size
-    if config.family == "cyclegan":
-        d_images = 3 if config.pool_size else 2
-        generator_passes = 20 if separate else 18
-        return batch * (generator_passes * flops.generator + 2 * 4 * d_images * flops.discriminator)
-    return batch * (3 * flops.generator + 8 * flops.discriminator)
+    g, d = family_of(config).step_passes(config, executed=True, separate=separate)
+    return int(config.batch_size * (g * flops.generator + d * flops.discriminator))
 
 
 # ---- (a) the generator alone ----------------------------------------------------------
@@ -237,16 +229,8 @@ def time_generator(config, steps: int, warmup: int) -> StepTimes:
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.mixed_precision or "float32")
     try:
-        if config.family == "cyclegan":
-            from painter.models.generators import build_generator
-
-            model = build_generator(config, name="gen_G")
-            shape = (config.batch_size, config.image_size, config.image_size, 3)
-        else:
-            from painter.models.noise_gan import noise_generator
-
-            model = noise_generator(config, name="noise_generator")
-            shape = (config.batch_size, config.latent_dim)
+        model = family_of(config).build_generator(config)
+        shape = (config.batch_size, *model.input_shape[1:])
         optimizer = adam(2e-4, 0.5, config.mixed_precision)
         optimizer.build(model.trainable_variables)
     finally:
@@ -283,14 +267,12 @@ def ops_cast(x):
 
 
 def training_dataset(config, root: Path, synthetic: bool):
-    """The dataset `painter train` feeds the step (`painter.train.run`'s own builder).
+    """The dataset `painter train` feeds the step (the family's own, `Family.dataset`).
 
     The noise GAN caches its decoded Monets, which pays from the second epoch (19 steps at
     batch 16) on; a few timed steps all fall in the first.
     """
-    from painter.train.run import _datasets
-
-    dataset, _ = _datasets(config, root, None, config.seed)
+    dataset, _ = family_of(config).dataset(config, root, config.seed)
     if synthetic:
         return dataset.take(1).cache().repeat()
     return dataset
@@ -330,13 +312,16 @@ def time_training_step(
 
 
 def _time_painter_loop(config, root: Path, steps: int, warmup: int) -> StepTimes:
-    """The same through `painter.train.train` (its own one-step-at-a-time loop)."""
+    """The same through `painter.train.train` (`model.fit` with the run's callbacks)."""
+    import keras
+
     from painter.train import train
 
     stamps = [None]
 
-    def hook(run, global_step, logs):
-        stamps.append(now())
+    class StepClock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            stamps.append(now())
 
     def begin(message):
         if message.startswith("training "):
@@ -345,7 +330,7 @@ def _time_painter_loop(config, root: Path, steps: int, warmup: int) -> StepTimes
     with tempfile.TemporaryDirectory() as tmp:
         train(config, data=root, out=Path(tmp) / "run", epochs=1,
               steps_per_epoch=warmup + steps, strategy="auto", log=begin,
-              step_hooks=[hook], progress=False)
+              callbacks=[StepClock()], progress=False)
     wall, cpu = split_steps(stamps, warmup)
     return StepTimes(wall, cpu, load())
 
@@ -373,8 +358,9 @@ def projection_lines(mfus=(0.1, 0.2, 0.3, 0.5)) -> list[str]:
         config = bench_config(model, 256, True)
         flops = forward_flops(config)
         per_step = training_step_flops(config, flops)
-        steps = EPOCH_IMAGES[config.family] // config.batch_size if config.family == "noise_gan" \
-            else -(-EPOCH_IMAGES[config.family] // config.batch_size)
+        # A photo epoch ends with a partial batch; the noise GAN's Monet batches drop it.
+        images, batch = EPOCH_IMAGES[config.family], config.batch_size
+        steps = -(-images // batch) if family_of(config).takes_photos else images // batch
         epoch = per_step * steps
         cells = []
         for name, peak in ACCELERATORS.items():
@@ -570,11 +556,12 @@ def main(argv=None) -> int:
                               flush=True)
                 if args.ablate and "b" in results:
                     variants = [("synthetic input", {}, {"synthetic": True})]
-                    if config.family == "cyclegan":
+                    if hasattr(config, "pool_size"):
                         variants.append(("no pool", {"pool_size": 0}, {}))
                     variants.append(("no DiffAugment", {"diffaugment": ""}, {}))
                     variants.append((f"XLA {'off' if jit else 'on'}", {"jit_compile": not jit}, {}))
-                    if config.family == "cyclegan":
+                    family = family_of(config)
+                    if family.step_passes(config, True, True) != family.step_passes(config, True):
                         variants.append(("separate generator gradients", {}, {"separate": True}))
                     for label, overrides, options in variants:
                         variant = dataclasses.replace(config, **overrides)

@@ -6,6 +6,7 @@ from import time to call time. `from pkg.x import y` is an edge to `pkg.x.y` whe
 module, else to `pkg.x`; relative imports are resolved. A package's `__init__` counts as
 the module `pkg.sub`, and importing `pkg.sub.mod` is no edge to `pkg.sub` (Python runs
 that `__init__` first, but every package would otherwise be a circle with its own modules).
+Imports under `if TYPE_CHECKING:` are left out: they never run (type checkers only).
 
 A circle is a strongly connected component of the graph with more than one module
 (Tarjan's algorithm); each is reported on stderr with one loop through it, and the exit
@@ -50,13 +51,30 @@ def _known_prefix(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of `tree` except the bodies of `if TYPE_CHECKING:` blocks."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+
+
 def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The package's modules that `module` (the file `path`) imports anywhere in it."""
     root = module.split(".")[0]
     # The package a relative import starts from: the module's own for an __init__.
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -55,14 +55,15 @@ def main() -> None:
     from painter.submit.baselines import color_stats, match_colors
     from painter.train import checkpoints as ckpt
     from painter.metrics.features import decode_photos, fid_feature_extractor, image_features, jpeg_round_trip
-    from painter.metrics.score import real_statistics, require_fid_weights
+    from painter.metrics.score import real_statistics
+    from painter.pretrained import require_weights
     from painter.rundir import split_files
     from painter.train import tracking
     from painter.train.checkpoints import load_generator
     from painter.train.history import read_history
     from painter.viz import image_grid
 
-    weights = require_fid_weights("quality_proof")
+    weights = require_weights("fid", "quality_proof")
     features = fid_feature_extractor(weights)
     monets = (str(args.data), "monet")
     real = real_statistics(monets, features, cache_weights=weights)
@@ -91,14 +92,14 @@ def main() -> None:
         def start():
             from types import SimpleNamespace
 
+            from painter.families import family_of
             from painter.models import build_generator
-            from painter.train.run import _match_from_data
 
             networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
                                        gen_F=build_generator(config, "gen_F"))
             training = split_files(args.run_dir, "training", args.data / "photo_jpg")
-            _match_from_data(networks, config, args.data, SimpleNamespace(training_photos=training),
-                               log=print)
+            family_of(config).start_from_data(networks, config, args.data, photos=training,
+                                              log=print)
             return tracking.translate(networks.gen_G, photos, config.image_size)
 
         candidates["untrained start"] = start

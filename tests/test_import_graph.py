@@ -31,6 +31,11 @@ def test_painter_has_no_import_cycle():
         "painter.pretrained -> painter.errors"
     }
     assert not any(edge.startswith("painter.errors ->") for edge in edges)
+    # The family registry sits above the model builders, which never import it or config.
+    assert "painter.families.cyclegan -> painter.models.generators" in edges
+    assert not any(edge.startswith(("painter.models.", "painter.data.")) and
+                   edge.endswith(("painter.config", "painter.families", "painter.train.run"))
+                   for edge in edges)
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -61,6 +66,20 @@ def test_a_cycle_is_named_and_fails(tmp_path):
     cycle_lines = [line for line in done.stderr.splitlines() if line.startswith("import cycle")]
     assert cycle_lines == ["import cycle among toy.a, toy.b: toy.a -> toy.b -> toy.a"]
     assert "error: 1 import cycle(s) in toy" in done.stderr
+
+
+def test_type_checking_imports_are_no_edge(tmp_path):
+    package = _write(tmp_path / "toy", {
+        "__init__.py": "",
+        "config.py": "def check():\n    from toy import model\n",
+        # Type hints only: never imported at run time, so no circle with config.
+        "model.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                     "    from toy.config import Config\nelse:\n    import toy.low\n"),
+        "low.py": "",
+    })
+    done = _run(package)
+    assert done.returncode == 0, done.stderr
+    assert set(done.stdout.splitlines()) == {"toy.config -> toy.model", "toy.model -> toy.low"}
 
 
 def test_dot_output_marks_the_cycle(tmp_path):

@@ -261,11 +261,11 @@ def test_shipped_stylizer_proof_config_loads():
 
 def test_run_start_measures_strengths_with_the_tracker_and_records_the_choice(sample_dir,
                                                                               stylizer_weights):
-    """`painter.train.run._match_from_data`: the tracker scores each strength on its
+    """`CycleGANFamily.start_from_data`: the tracker scores each strength on its
     photos; the chosen one comes back in the config (config.toml records it)."""
     from types import SimpleNamespace
 
-    from painter.train.run import _match_from_data
+    from painter.families import FAMILIES
 
     config = dataclasses.replace(TINY, color_transfer="none", base_strengths="0.75,0.25")
     networks = SimpleNamespace(gen_G=build_generator(config, "gen_G"),
@@ -278,9 +278,9 @@ def test_run_start_measures_strengths_with_the_tracker_and_records_the_choice(sa
             scored.append((strength, image_size))
             return {"mifid": 100 + strength}
 
-    tracking = SimpleNamespace(hooks=(Tracker(),), training_photos=sorted(
-        (sample_dir / "photo_jpg").glob("*.jpg"))[:4])
-    chosen = _match_from_data(networks, config, sample_dir, tracking, log=lambda m: None)
+    training_photos = sorted((sample_dir / "photo_jpg").glob("*.jpg"))[:4]
+    chosen = FAMILIES["cyclegan"].start_from_data(networks, config, sample_dir, tracker=Tracker(),
+                                                  photos=training_photos, log=lambda m: None)
     assert scored == [(0.75, 32), (0.25, 32)]
     assert chosen.base_strength == 0.25 and chosen.base_strengths == config.base_strengths
     mix = stylizer_parts(networks.gen_G)[2]

@@ -24,7 +24,19 @@ from painter.config import load_config
 from painter.errors import TrainingError
 from painter.train import list_checkpoints, load_generator, train
 from painter.train.checkpoints import find_checkpoint
+from painter.train.callbacks import RunCallback
 from painter.train.history import read_history
+
+
+class StepCallback(RunCallback):
+    """Calls `fn(run, global_step, logs)` after every training step."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.fn(self.run, self.run.global_step, self.run.last_logs)
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +71,7 @@ def test_tiny_cyclegan_overfits_8_images_and_writes_its_run(tmp_path, data8):
         first_step.setdefault("cycle_loss", logs["cycle_loss"])  # one step's exact value
 
     run_dir = tmp_path / "run"
-    result = train(config, data=data8, out=run_dir, log=None, step_hooks=[record_first_step])
+    result = train(config, data=data8, out=run_dir, log=None, callbacks=[StepCallback(record_first_step)])
 
     last = result.history[-1]["cycle_loss"]
     curve = [r["cycle_loss"] for r in result.history]
@@ -99,7 +111,7 @@ def test_tiny_noise_gan_separates_real_from_fake_then_a_nan_stops_it(tmp_path, d
 
     with pytest.raises(TrainingError) as error:
         train(config, data=data8, out=run_dir, epochs=5, steps_per_epoch=40, log=None,
-              step_hooks=[poison_in_epoch_4])
+              callbacks=[StepCallback(poison_in_epoch_4)])
     message = str(error.value)
     assert "\n" not in message and "non-finite loss at epoch 4, step 2" in message
     assert "D_loss=nan" in message and "step_00000120" in message
@@ -194,7 +206,7 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_that_resumes(tmp_path, data8, caps
 
     with pytest.raises(KeyboardInterrupt):
         train(config, data=data8, out=run_dir, epochs=3, steps_per_epoch=5,
-              step_hooks=[interrupt])
+              callbacks=[StepCallback(interrupt)])
     assert "interrupted: checkpoint" in capsys.readouterr().out
     last = find_checkpoint(run_dir)
     assert (last.epoch, last.step_in_epoch, last.global_step) == (1, 2, 7)
@@ -214,18 +226,17 @@ BUDGET_CYCLEGAN = tiny_cyclegan(
 def ten_second_steps(monkeypatch):
     """A fake monotonic clock (train's and the budget's) on which every training step
     takes 10 s and nothing else takes any time."""
-    from painter.train import run as run_module
+    from painter.train import callbacks
 
     clock = [1000.0]
-    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock[0])  # budget.py's too
-    real_step = run_module._run_step
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])  # budget.py's too
+    real_begin = callbacks.StepRecorder.on_train_batch_begin
 
-    def ten_second_step(*args):
-        logs = real_step(*args)
+    def ten_second_step(self, batch, logs=None):
+        real_begin(self, batch, logs)  # the step's clock starts, then the step takes 10 s
         clock[0] += 10.0
-        return logs
 
-    monkeypatch.setattr(run_module, "_run_step", ten_second_step)
+    monkeypatch.setattr(callbacks.StepRecorder, "on_train_batch_begin", ten_second_step)
 
 
 def test_a_budget_that_fits_3_of_10_epochs_ends_the_decay_at_epoch_3(

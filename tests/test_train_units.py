@@ -152,7 +152,7 @@ def test_budget_plan_shrinks_at_once_grows_by_a_margin_and_never_after_the_decay
                                                                                  tmp_path):
     from types import SimpleNamespace
 
-    from painter.train.run import TrainingRun
+    from painter.train.state import TrainingRun
     from painter.train.schedules import adam, learning_rate_at
 
     clock = [0.0]
@@ -200,7 +200,7 @@ def test_budget_plan_shrinks_at_once_grows_by_a_margin_and_never_after_the_decay
 def test_restored_plan_goes_on_is_planned_again_when_cut_short_and_ends_with_fewer_epochs(tmp_path):
     from types import SimpleNamespace
 
-    from painter.train.run import TrainingRun
+    from painter.train.state import TrainingRun
     from painter.train.schedules import adam, learning_rate_at
 
     def resumed_at(epoch, plan, epochs=10):
@@ -626,7 +626,9 @@ def test_cli_accelerator_mismatch_stops_before_data_and_models(
     def must_not_run(*args, **kwargs):
         raise AssertionError("reached after the strategy was refused")
 
-    monkeypatch.setattr(run_module, "_datasets", must_not_run)
+    from painter.families.cyclegan import CycleGANFamily
+
+    monkeypatch.setattr(CycleGANFamily, "dataset", must_not_run)
     monkeypatch.setattr(run_module, "build_training_model", must_not_run)
     started = time.monotonic()
     code, out, err = run_cli("train", tiny_toml, "--data", sample_dir, "--out", tmp_path / "run",

@@ -160,11 +160,6 @@ def mifid_of(
     return {"mifid": float(mifid(fid, distance)), "fid": float(fid), "distance": float(distance)}
 
 
-def require_fid_weights(what: str = "track_mifid") -> Path:
-    """The cached FID weights' path: `painter.pretrained.require_weights("fid", what)`."""
-    return require_weights("fid", what)
-
-
 def _require_two(n: int, source, what: str) -> None:
     if n == 0:
         raise DataError(f"{source} holds no images ({what})")

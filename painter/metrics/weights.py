@@ -11,17 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from painter.metrics.inception_convert import FID_WHEEL_MEMBER
-from painter.pretrained import REGISTRY, cache_dir, file_sha256, how_to_get, weights_path
+from painter.pretrained import REGISTRY, cache_dir, file_sha256, weights_path
 from painter.weights import fetch, import_weights
 
-# FID_WHEEL_MEMBER, cache_dir and file_sha256 are defined where they are imported from;
-# they are listed here for the scripts and modules that read the FID names from one place.
+# cache_dir and file_sha256 are defined in painter.pretrained; they are listed here for
+# the scripts and modules that read the FID names from one place.
 __all__ = [
     "FID_WEIGHTS_NAME",
     "FID_WHEEL",
-    "FID_WHEEL_MEMBER",
-    "HOW_TO_GET",
     "cache_dir",
     "fetch_fid_weights",
     "fid_weights_path",
@@ -31,8 +28,6 @@ __all__ = [
 
 FID_WHEEL = REGISTRY["fid"].requirement
 FID_WEIGHTS_NAME = REGISTRY["fid"].file_name
-
-HOW_TO_GET = how_to_get("fid")
 
 
 def fid_weights_path() -> Path:

@@ -9,12 +9,16 @@ network with batch norm and spectral normalisation on every conv.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Callable
 
 import keras
 
-from painter.config import CycleGANConfig
 from painter.models.layers import conv_init, instance_norm
+
+if TYPE_CHECKING:  # for type hints only: the family module imports this one
+    from painter.families.cyclegan import CycleGANConfig
 
 DISC_NORMS = ("instance", "none")
 

@@ -41,11 +41,12 @@ shape in [-1, 1]. Three `CycleGANConfig` fields shape all of them:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Callable
 
 import keras
 
-from painter.config import CycleGANConfig
 from painter.models.layers import (
     LabColorTransfer,
     ReflectionPadding2D,
@@ -55,6 +56,9 @@ from painter.models.layers import (
     conv_init,
     instance_norm,
 )
+
+if TYPE_CHECKING:  # for type hints only: the family module imports this one
+    from painter.families.cyclegan import CycleGANConfig
 
 UPSAMPLE_MODES = ("transpose", "resize")
 OUTPUT_MODES = ("tanh", "residual")

@@ -5,11 +5,15 @@ The generator draws Monet-like images from latent vectors; it never sees a photo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 
-from painter.config import NoiseGANConfig
 from painter.models.discriminators import check_patchgan_args, patchgan
 from painter.models.layers import conv_init
+
+if TYPE_CHECKING:  # for type hints only: the family module imports this one
+    from painter.families.noise_gan import NoiseGANConfig
 
 MIN_CHANNELS = 32  # the up blocks halve the channels down to this floor
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from painter.errors import UsageError
+from painter.families import FAMILIES
 from painter.io import atomic_path
 from painter.report.charts import chart_svg
 from painter.report.read import PAINTINGS_PNG, RunRecord, read_image, read_run
@@ -184,9 +185,9 @@ def _samples_section(run: RunRecord, max_samples: int | None) -> str:
             f"<code>{html.escape(grid.path.name)}</code> · {grid.width}×{grid.height}"
             f"</figcaption></figure>"
         )
-    if run.family == "cyclegan":  # painter.train's layout: photos above gen_G's output
-        note = ('<p class="muted">Each grid: the same fixed photos above their '
-                "translations by gen_G (photo→Monet).</p>" + note)
+    family = FAMILIES.get(run.family)
+    if family is not None and family.sample_grid_caption:
+        note = f'<p class="muted">{html.escape(family.sample_grid_caption)}</p>' + note
     return (f'<section id="samples"><h2>Samples, newest first</h2>{note}'
             f'<div class="samples">{"".join(figures)}</div></section>')
 
@@ -301,8 +302,10 @@ def render_report(run: RunRecord, *, max_samples: int | None = None) -> str:
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be at least 1. Received: max_samples={max_samples}")
     family = run.family
-    if family == "cyclegan" and run.config_value("generator"):
-        family = f"{family} · {run.config_value('generator')} generator"
+    known = FAMILIES.get(family)
+    for field in known.summary_fields if known else ():
+        if run.config_value(field):
+            family = f"{family} · {run.config_value(field)} {field}"
     title = f"{run.name} · {family}"
     warnings = ""
     if run.warnings:

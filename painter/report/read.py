@@ -24,12 +24,9 @@ else:  # pragma: no cover
 
 from painter.errors import DataError, UsageError
 from painter.families import FAMILIES
-from painter.rundir import CHECKPOINTS_DIR, CONFIG_TOML, HISTORY_CSV, SAMPLES_DIR
+from painter.rundir import CHECKPOINTS_DIR, CONFIG_TOML, HISTORY_CSV, PAINTINGS_PNG, SAMPLES_DIR
 from painter.train.history import History, read_history
 
-# Written by `painter demo`: the photos, the pretrained stylizer's paintings of them, and
-# the trained gen_G's; shown first when present.
-PAINTINGS_PNG = "paintings.png"
 SAMPLE_PATTERN = re.compile(r"^epoch_(\d+)\.(png|jpe?g)$", re.IGNORECASE)
 
 

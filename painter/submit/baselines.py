@@ -147,11 +147,12 @@ def baseline(
     if kind == "color-match" and monets is None:
         raise UsageError("color-match needs the Monets: pass --monets")
     if kind == "stylize":
-        from painter.submit.paint import check_strength, require_stylizer_weights, style_images
+        from painter.pretrained import require_weights
+        from painter.submit.paint import check_strength, style_images
 
         check_strength(strength)
         style_images(style, monets)
-        require_stylizer_weights()
+        require_weights("stylizer")
     photo_list = read_photos(photos)
     n = target_count(len(photo_list), count)
     if kind == "photos":

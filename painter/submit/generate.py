@@ -336,7 +336,9 @@ def generate(
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run directory")
     if score:
-        _require_fid_weights()
+        from painter.pretrained import require_weights
+
+        require_weights("fid", "--score")
     config = load_run_config(run_dir)
     if checkpoint is None:
         checkpoint = default_checkpoint(run_dir)
@@ -412,15 +414,6 @@ def run_monet_source(run_dir: str | os.PathLike) -> Any:
     if root is None or not root.is_dir():
         root = default_data_root()
     return (str(root), "monet")
-
-
-def _require_fid_weights() -> None:
-    """--score needs the FID weights: say so before generating, not after."""
-    from painter.errors import WeightsError
-    from painter.metrics.weights import HOW_TO_GET, fid_weights_path
-
-    if not fid_weights_path().is_file():
-        raise WeightsError(f"--score: FID Inception weights not found at {fid_weights_path()}; {HOW_TO_GET}")
 
 
 def score_zip(path: str | os.PathLike, real: Any, log: Callable[[str], None] = print):

@@ -102,19 +102,6 @@ def check_strength(strength: float) -> None:
         )
 
 
-def require_stylizer_weights() -> None:
-    """WeightsError with the fix when the converted stylizer weights are not cached, so a
-    command fails before it reads or writes anything."""
-    from painter.errors import WeightsError
-    from painter.models.stylizer import WEIGHTS_NAME, stylizer_weights_path
-    from painter.weights import how_to_get
-
-    if not stylizer_weights_path().is_file():
-        raise WeightsError(
-            f"stylizer weights not found at {stylizer_weights_path()}; {how_to_get(WEIGHTS_NAME)}"
-        )
-
-
 def stylizer_model(*, strength: float = 0.5, style: str = "random", monets: Any = None,
                    seed: int = 0, lab: bool = False, lab_first: bool = False,
                    weights: Any = "stylizer", log: Callable[[str], None] = print):
@@ -293,13 +280,17 @@ def paint(
         style_images(style, monets)  # a bad --style fails before anything is read
         if checkpoint is not None:
             raise UsageError("--checkpoint: the stylizer has none; it takes a run directory")
-        require_stylizer_weights()
+        from painter.pretrained import require_weights
+
+        require_weights("stylizer")
     else:
         run_dir = Path(model)
         if not run_dir.is_dir():
             raise UsageError(f"{run_dir}: neither `stylizer` nor a run directory")
         config = load_run_config(run_dir)
-        if config.family != "cyclegan":
+        from painter.families import family_of
+
+        if not family_of(config).takes_photos:
             raise UsageError(f"{run_dir}: a {config.family} run samples latents; it paints no photos")
         checkpoint = checkpoint or default_checkpoint(run_dir)
         found = train_checkpoints.find_checkpoint(run_dir, checkpoint)

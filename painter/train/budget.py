@@ -120,7 +120,7 @@ class Deadline:
 
     def epoch_seconds(self, steps_per_epoch: int) -> float:
         """What one more epoch is estimated to cost: its steps at the mean recent step, the
-        mean epoch end (samples, hooks such as MiFID tracking every k epochs) and the
+        mean epoch end (samples, callbacks such as MiFID tracking every k epochs) and the
         slowest checkpoint."""
         mean_end = sum(self._epoch_ends) / len(self._epoch_ends) if self._epoch_ends else 0.0
         return steps_per_epoch * self.mean_step_seconds() + mean_end + self.checkpoint_seconds

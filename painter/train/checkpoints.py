@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from painter.errors import CheckpointError
+from painter.errors import CheckpointError, first_line
 from painter.io import atomic_dir
 from painter.rundir import CHECKPOINTS_DIR, load_run_config
 
@@ -45,18 +45,6 @@ FORMAT = "painter-checkpoint"
 FORMAT_VERSION = 1
 _STEP_NAME = re.compile(r"^step_(\d+)$")
 
-# Config fields that decide the networks' variables and input shape, per family. A
-# checkpoint loads only into a model built from the same values.
-ARCHITECTURE_FIELDS = {
-    "cyclegan": (
-        "image_size", "generator", "gen_filters", "residual_blocks", "upsample", "output",
-        "residual_scale", "tone_curve", "color_transfer", "base", "base_order", "disc_filters",
-        "disc_layers", "disc_norm", "spectral_norm",
-    ),
-    "noise_gan": ("image_size", "latent_dim", "gen_filters", "disc_filters", "disc_layers"),
-}
-# The network each family generates submission images with.
-GENERATOR_NETWORK = {"cyclegan": "gen_G", "noise_gan": "generator"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +61,7 @@ class CheckpointInfo:
         global_step: optimizer steps since the start of the run.
         steps_per_epoch: the run's steps per epoch when it was written (0 if unknown).
         created: local time it was written, ISO 8601.
-        metrics: the metrics of its last epoch (plus what epoch hooks added, e.g. MiFID).
+        metrics: the metrics of its last epoch (plus what callbacks added, e.g. MiFID).
         plan: what a time budget fitted, {} without one: `planned_epochs` and, per
             optimizer, the learning-rate schedule's `learning_rate` (of its constant part),
             `constant_steps` and `decay_steps` (`ConstantThenLinearDecay.lengths`).
@@ -97,8 +85,11 @@ class CheckpointInfo:
 
 
 def architecture(config) -> dict[str, Any]:
-    """The config values that decide the networks' shapes (`ARCHITECTURE_FIELDS`)."""
-    return {name: getattr(config, name) for name in ARCHITECTURE_FIELDS[config.family]}
+    """The config values that decide the networks' shapes (its family's
+    `architecture_fields`): a checkpoint loads only into a model built from the same."""
+    from painter.families import family_of
+
+    return {name: getattr(config, name) for name in family_of(config).architecture_fields}
 
 
 def weight_shapes(network) -> list[list]:
@@ -332,13 +323,13 @@ def restore_checkpoint(checkpoint: CheckpointInfo, model, config) -> None:
         try:
             network.load_weights(str(file))
         except Exception as e:  # noqa: BLE001 - h5py and Keras raise many kinds
-            raise CheckpointError(f"{file}: cannot load ({_first_line(e)})") from None
+            raise CheckpointError(f"{file}: cannot load ({first_line(e)})") from None
     try:
         with np.load(checkpoint.path / OPTIMIZERS) as arrays:
             stored = {key: arrays[key] for key in arrays.files}
     except (OSError, ValueError) as e:
         raise CheckpointError(
-            f"{checkpoint.path / OPTIMIZERS}: unreadable ({_first_line(e)})"
+            f"{checkpoint.path / OPTIMIZERS}: unreadable ({first_line(e)})"
         ) from None
     for name, optimizer in model.optimizers.items():
         for index, variable in enumerate(optimizer.variables):
@@ -352,11 +343,6 @@ def restore_checkpoint(checkpoint: CheckpointInfo, model, config) -> None:
     for name, generator in seed_generators(model).items():
         if f"seed/{name}" in stored:
             generator.state.assign(stored[f"seed/{name}"])
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def clear_partial_writes(run_dir: str | os.PathLike) -> None:
@@ -390,25 +376,22 @@ def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last"):
         checkpoint: "last" (default), "best", or a checkpoint folder's path.
 
     Returns:
-        (config, model): gen_G (photo → Monet) for a CycleGAN run, the noise generator
-        (latents → images) for a noise-GAN run, built in float32.
+        (config, model): the family's submission generator (`Family.generator_network`:
+        gen_G, photo → Monet, for a CycleGAN run; the noise generator, latents → images,
+        for a noise-GAN run), built in float32.
 
     Raises:
         CheckpointError: no such run or checkpoint, or one of another model (one line).
     """
+    from painter.families import family_of
+
     config = load_run_config(run_dir)
     found = find_checkpoint(run_dir, checkpoint)
     manifest = check_compatible(found, config)
-    network = GENERATOR_NETWORK[config.family]
+    family = family_of(config)
+    network = family.generator_network
     with dtype_policy(""):
-        if config.family == "cyclegan":
-            from painter.models.generators import build_generator
-
-            model = build_generator(config, name="gen_G")
-        else:
-            from painter.models.noise_gan import noise_generator
-
-            model = noise_generator(config, name="noise_generator")
+        model = family.build_generator(config)
     entry = manifest["networks"].get(network)
     if entry is None or entry["weights"] != weight_shapes(model):
         raise CheckpointError(
@@ -418,5 +401,5 @@ def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last"):
     try:
         model.load_weights(str(file))
     except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{file}: cannot load ({_first_line(e)})") from None
+        raise CheckpointError(f"{file}: cannot load ({first_line(e)})") from None
     return config, model

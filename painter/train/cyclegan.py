@@ -13,11 +13,12 @@ one step on N replicas equals one step on one device with the same global batch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 import tensorflow as tf
 from keras import ops
 
-from painter.config import CycleGANConfig
 from painter.models import losses as gan_losses
 from painter.models.diffaugment import diff_augment, parse_policy
 from painter.models.discriminators import patchgan_discriminator
@@ -25,6 +26,9 @@ from painter.models.generators import build_generator
 from painter.train.pool import ImagePool
 from painter.train.replica import ReplicaSeedGenerator, global_mean, step_logs
 from painter.train.schedules import adam, cyclegan_schedule
+
+if TYPE_CHECKING:  # for type hints only: the family module imports this one
+    from painter.families.cyclegan import CycleGANConfig
 
 CYCLEGAN_METRICS = ("G_loss", "F_loss", "D_X_loss", "D_Y_loss", "cycle_loss", "identity_loss")
 

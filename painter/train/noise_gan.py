@@ -8,16 +8,20 @@ batch; clipping sees the global gradient (`apply_clipped`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 import tensorflow as tf
 from keras import ops
 
-from painter.config import NoiseGANConfig
 from painter.models import losses as gan_losses
 from painter.models.diffaugment import diff_augment, parse_policy
 from painter.models.noise_gan import noise_discriminator, noise_generator
 from painter.train.replica import ReplicaSeedGenerator, apply_clipped, global_mean, step_logs
 from painter.train.schedules import adam
+
+if TYPE_CHECKING:  # for type hints only: the family module imports this one
+    from painter.families.noise_gan import NoiseGANConfig
 
 NOISE_GAN_METRICS = ("G_loss", "D_loss", "D_real", "D_fake")
 

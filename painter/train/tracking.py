@@ -29,8 +29,10 @@ import numpy as np
 
 from painter.errors import UsageError
 from painter.metrics.features import FeatureExtractor, decode_photos, fid_feature_extractor, jpeg_round_trip
-from painter.metrics.score import RealStatistics, mifid_of, real_statistics, require_fid_weights
+from painter.metrics.score import RealStatistics, mifid_of, real_statistics
+from painter.pretrained import require_weights
 from painter.rundir import PHOTO_SPLIT_JSON, PhotoSplit, photo_folder, read_split, split_photos
+from painter.train.callbacks import RunCallback
 
 # Columns a tracked epoch adds to history.csv (and to its checkpoint's metrics).
 TRACKED_COLUMNS = ("mifid", "fid", "distance", "track_seconds")
@@ -49,11 +51,11 @@ def translate(
                            for start in range(0, len(photos), batch)])
 
 
-# ---- the epoch hook ---------------------------------------------------------------------
+# ---- the callback ------------------------------------------------------------------------
 
 
-class MiFIDTracker:
-    """An epoch hook (`painter.train.run.TrainingRun`) that scores gen_G on held-out photos.
+class MiFIDTracker(RunCallback):
+    """A training callback that scores the family's generator on held-out photos.
 
     Every `every` epochs, and after the last one, it translates `photos`, scores them
     against the Monets, adds `mifid`, `fid`, `distance` and `track_seconds` (the time the
@@ -99,6 +101,7 @@ class MiFIDTracker:
                 "`photos` must be at least 2 uint8 images (n, H, W, 3). "
                 f"Received: shape={photos.shape}, dtype={photos.dtype}"
             )
+        super().__init__()
         self.photos = photos
         self.monets = monets
         self.every = every
@@ -107,7 +110,7 @@ class MiFIDTracker:
         self.log = log or (lambda message: None)
         self._features = features
         # The FID Inception's Monet features are cached by content; injected ones are not.
-        self._cache_weights = None if features is not None else require_fid_weights()
+        self._cache_weights = None if features is not None else require_weights("fid", "track_mifid")
         self._real: RealStatistics | None = None
         self._translator = None
         self.best: float | None = None  # lowest MiFID so far; None until first needed
@@ -158,18 +161,23 @@ class MiFIDTracker:
         if getattr(run.config, "output", "") != "residual":
             return None
         row = {"epoch": 0, "step": run.global_step, "seconds": 0.0}
-        self(run, 0, row)
+        self.track(run, 0, row)
         return row
 
-    def __call__(self, run, epoch: int, logs: dict) -> None:
-        if epoch and not self.due(epoch, run.planned_epochs):
-            return
+    def epoch_end(self, epoch: int, row: dict) -> None:
+        if self.due(epoch, self.run.planned_epochs):
+            self.track(self.run, epoch, row)
+
+    def track(self, run, epoch: int, logs: dict) -> None:
+        """Scores the run's generator now as `epoch`'s, adds the scores to `logs` (its
+        row) and writes `best` when they beat the best so far."""
+        from painter.families import family_of
         from painter.train import checkpoints as ckpt
 
         if self.best is None:
             self.best = _best_so_far(run.run_dir)
         started = time.monotonic()
-        scores = self.score(run.model.gen_G, run.config.image_size)
+        scores = self.score(family_of(run.config).generator(run.model), run.config.image_size)
         logs.update(scores)
         logs["track_seconds"] = round(time.monotonic() - started, 3)
         improved = scores["mifid"] < self.best
@@ -213,11 +221,11 @@ class Tracking:
 
     Attributes:
         split: the photo split.
-        hooks: the epoch hooks to add (the `MiFIDTracker`, when tracking).
+        tracker: the `MiFIDTracker` callback, when tracking; else None.
     """
 
     split: PhotoSplit
-    hooks: tuple = ()
+    tracker: MiFIDTracker | None = None
 
     @property
     def training_photos(self) -> list[Path]:
@@ -243,7 +251,8 @@ def prepare_tracking(
     config, root: str | os.PathLike, *, features: FeatureExtractor | None = None,
     log: Callable[[str], None] | None = print,
 ) -> Tracking | None:
-    """The photo split and MiFID hook a CycleGAN config asks for; None when it asks for none.
+    """The photo split and MiFID tracker a config asks for; None when it asks for none
+    (or its family translates no photos).
 
     Runs before training, so that what would fail does so first: missing FID weights
     (WeightsError with the fix), photos that cannot be split (UsageError).
@@ -258,11 +267,13 @@ def prepare_tracking(
     log = log or (lambda message: None)
     track = bool(getattr(config, "track_mifid", False))
     score_photos = int(getattr(config, "score_photos", 0))
-    if config.family != "cyclegan" or not (track or score_photos):
+    from painter.families import family_of
+
+    if not family_of(config).takes_photos or not (track or score_photos):
         return None
     if track:
         if features is None:
-            require_fid_weights()
+            require_weights("fid", "track_mifid")
         if config.track_every < 1:
             raise UsageError(f"track_every must be at least 1, got {config.track_every}")
         if config.track_photos < 2:
@@ -275,11 +286,10 @@ def prepare_tracking(
         f"photos: {len(split.training)} for training, {len(split.tracking)} held out for "
         f"MiFID tracking, {len(split.scoring)} held out for scoring ({PHOTO_SPLIT_JSON})"
     )
-    hooks: tuple = ()
+    tracker = None
     if track:
         tracker = MiFIDTracker(
             split.tracking, (str(root), "monet"), every=config.track_every,
             features=features, log=log,
         )
-        hooks = (tracker,)
-    return Tracking(split=split, hooks=hooks)
+    return Tracking(split=split, tracker=tracker)

@@ -1,0 +1,114 @@
+"""`Family`: what painter needs to know about one model family, in one object.
+
+Training (`painter.train.run`), generation (`painter.submit`), the report, the Kaggle
+kernel and the benchmarks never ask "which family is this?"; they ask the family, found
+by the config's `family` key in the registry (`painter.families.FAMILIES`). A family
+module defines its config dataclass and a `Family` subclass; this module and the family
+modules import no TensorFlow at module level (configs are read by TensorFlow-free code:
+`painter report`, `painter check`), so whatever builds or runs networks is imported
+inside the methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+
+Log = Callable[[str], None]
+
+
+class Family:
+    """One model family: its config, its networks, its data and its generator.
+
+    Class attributes (set by each family):
+        name: the config's `family` value.
+        config_class: the frozen dataclass of its configs (flat TOML keys = its fields).
+        architecture_fields: config fields that decide the networks' variables and input
+            shape; a checkpoint loads only into a model built from the same values.
+        generator_network: the network (a `networks` key of the training model) that
+            generates the submission.
+        discriminator_network: the network that judges the generator's images.
+        takes_photos: whether that generator translates photos (else it samples latents).
+        summary_fields: config fields the report names beside the family in its title.
+        sample_grid_caption: what the report says of every epoch's sample grid.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    architecture_fields: ClassVar[tuple[str, ...]]
+    generator_network: ClassVar[str]
+    discriminator_network: ClassVar[str]
+    takes_photos: ClassVar[bool]
+    summary_fields: ClassVar[tuple[str, ...]] = ()
+    sample_grid_caption: ClassVar[str] = ""
+
+    # ---- the config ----------------------------------------------------------------
+
+    def choices(self) -> dict[str, tuple]:
+        """{config key: its allowed values} for keys that pick a builder, loss or mode."""
+        return {}
+
+    def check(self, config) -> None:
+        """Raises ValueError for settings that cannot go together (`load_config` reports
+        them as a config error before anything is built)."""
+
+    # ---- training --------------------------------------------------------------------
+
+    def build(self, config):
+        """The training model (a `keras.Model` with its own `train_step`, `networks` and
+        `optimizers`), uncompiled. Called inside the strategy's scope and dtype policy."""
+        raise NotImplementedError
+
+    def compile(self, model, config, steps_per_epoch: int, jit_compile: bool) -> None:
+        """Compiles `model` with the family's optimizers (inside the strategy's scope)."""
+        raise NotImplementedError
+
+    def dataset(self, config, root: Path, seed: int, photos=None):
+        """(repeated training `tf.data.Dataset`, batches in one pass over the data).
+
+        Args:
+            config: the run's config.
+            root: the Kaggle-layout data root.
+            seed: the shuffle and augmentation seed.
+            photos: image files that replace the root's photos (those a photo split
+                leaves to training), for families that read photos.
+        """
+        raise NotImplementedError
+
+    def start_from_data(self, model, config, root: Path, tracker=None, photos=None,
+                        log: Log = print):
+        """Sets a fresh model's data-derived start before the first step (none by
+        default). `tracker` scores a generator on held-out photos (to choose among
+        starts), `photos` are the training photos. Returns the config, with what was
+        chosen written into it (it goes to the run's config.toml)."""
+        return config
+
+    def sample_inputs(self, config, root: Path, model) -> np.ndarray:
+        """What every epoch's sample grid shows the generator (fixed for the run)."""
+        raise NotImplementedError
+
+    def sample_grid(self, model, inputs: np.ndarray) -> tuple[np.ndarray, int | None]:
+        """(images in [-1, 1], columns) of one epoch's sample grid (`painter.viz`)."""
+        raise NotImplementedError
+
+    def generator(self, model):
+        """The submission's generator inside a training model."""
+        return model.networks[self.generator_network]
+
+    def step_passes(self, config, executed: bool = False, separate: bool = False
+                    ) -> tuple[float, float]:
+        """Network passes of one training step per example, as (generator, discriminator)
+        forward-pass equivalents: the model FLOPs of the step's maths (a backward pass
+        counts twice its forward), or with `executed` what the step as written runs
+        (`separate`: with separate gradient tapes where the family has that option).
+        For `scripts/bench_train.py`'s FLOP counts."""
+        raise NotImplementedError
+
+    # ---- generation ------------------------------------------------------------------
+
+    def build_generator(self, config):
+        """The submission's generator alone, as `load_generator` fills it from a
+        checkpoint (named `generator_network`)."""
+        raise NotImplementedError
