@@ -628,7 +628,7 @@ def kaggle_submit_command(zip_path, message, kernel, kernel_version):
 # ---- report -------------------------------------------------------------------------
 
 
-@cli.command("report")
+@cli.command("report", needs_tensorflow=False)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="HTML file to write.  [default: RUN_DIR/report.html]")

@@ -65,11 +65,17 @@ def test_weights_path_does_not_import_tensorflow(tmp_path):
     assert str(tmp_path / "cache" / "fid_inception.weights.h5") in done.stdout
 
 
+def test_report_does_not_import_tensorflow(tiny_run, tmp_path):
+    last, done = _probe("report", tiny_run, "--out", tmp_path / "report.html")
+    assert last == "imported: False False exit: 0", done.stderr
+    assert (tmp_path / "report.html").stat().st_size > 1000
+
+
 def test_commands_that_reach_keras_import_tensorflow_first():
     from painter.cli import cli
 
     needs = {name: getattr(command, "needs_tensorflow", None) for name, command in cli.commands.items()}
     assert needs["train"] is True and needs["score"] is True and needs["generate"] is True
-    assert needs["check"] is False
+    assert needs["check"] is False and needs["report"] is False
     assert cli.commands["weights"].commands["fetch"].needs_tensorflow is True
     assert cli.commands["kaggle"].commands["submit"].needs_tensorflow is False

@@ -54,7 +54,7 @@ class CheckpointInfo:
     Attributes:
         path: the checkpoint folder.
         name: its folder name (`step_00001200`, or a fixed name such as `best`).
-        family: "cyclegan" or "noise_gan".
+        family: the family's name (a key of `painter.families.FAMILIES`).
         epoch: epochs completed when it was written.
         step_in_epoch: steps done into the next epoch (0 at an epoch's end; > 0 when a
             time budget or Ctrl-C stopped mid-epoch).
