@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from painter import __version__
+from painter.demo import TRAIN_BUDGET
 from painter.errors import PainterError
 
 
@@ -653,7 +654,7 @@ def report_command(run_dir: Path, out: Path | None, force: bool, max_samples: in
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_out"),
               show_default=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Write into an existing output folder.")
-@click.option("--train-budget", default="150s", show_default=True,
+@click.option("--train-budget", default=TRAIN_BUDGET, show_default=True,
               help="The most wall time the training step may take (e.g. 90s, 5m).")
 @click.option("--score/--no-score", default=True, show_default=True,
               help="MiFID of a subset of the zip (fetches the FID weights if missing).")

