@@ -33,8 +33,8 @@ from painter.io import check_output
 
 # A cap on the training step, so that a loaded machine does not run the demo for long;
 # on 2 quiet cores quick.toml's two epochs end well before it (docs/BENCHMARKS.md, the
-# demo), and it leaves room for one epoch at a few times that pace: a cap that cut the run
-# before its first epoch would leave nothing to show.
+# demo), and under load it leaves room for a first epoch: a cap that cut the run before
+# its first epoch would leave nothing to show.
 TRAIN_BUDGET = "300s"
 SCORED_IMAGES = 300
 GRID_PHOTOS = 6
