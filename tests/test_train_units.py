@@ -657,3 +657,25 @@ def test_mixed_precision_builds_under_the_policy_and_restores_it(policy):
     images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
     logs = model.train_function(iter(tf.data.Dataset.from_tensors(images).repeat()))
     assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+def test_a_step_the_callbacks_did_not_see_is_counted_before_an_interrupt_checkpoint(tmp_path):
+    """Ctrl-C or SIGTERM can land after the compiled step returned and before the
+    callbacks counted it: the checkpoint written then must match the optimizer's step."""
+    from types import SimpleNamespace
+
+    from painter.train.schedules import adam
+    from painter.train.state import TrainingRun
+
+    optimizer = adam(1e-3, 0.5)
+    optimizer.build([keras.Variable(np.zeros(3, "float32"))])
+    run = TrainingRun(tmp_path, CycleGANConfig(epochs=3, steps_per_epoch=5),
+                      SimpleNamespace(optimizers={"gen_G": optimizer}),
+                      tf.distribute.get_strategy(), lambda line: None, Deadline(None))
+    run.epoch, run.step_in_epoch, run.epoch_start_step = 1, 2, 5
+    optimizer.iterations.assign(8)  # one step past what the callbacks saw
+    run.catch_up_with_optimizer()
+    assert (run.step_in_epoch, run.steps_since_checkpoint) == (3, 1)
+    assert run.global_step == 5 * run.epoch + run.step_in_epoch
+    run.catch_up_with_optimizer()  # nothing more to count
+    assert (run.step_in_epoch, run.steps_since_checkpoint) == (3, 1)

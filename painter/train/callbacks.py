@@ -77,7 +77,9 @@ class StepRecorder(RunCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.monotonic()
-        self.run.epoch_complete = False
+        run = self.run
+        run.epoch_complete = False
+        run.epoch_start_step = run.global_step - run.step_in_epoch
 
     def on_train_batch_begin(self, batch, logs=None):
         self._step_started = time.monotonic()
@@ -102,6 +104,7 @@ class StepRecorder(RunCallback):
                              for m in model.metrics}
         first_optimizer = next(iter(model.optimizers.values()))
         run.epoch, run.step_in_epoch = run.epoch + 1, 0
+        run.epoch_start_step = run.global_step
         run.row = {
             "epoch": run.epoch,
             "step": run.global_step,

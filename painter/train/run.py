@@ -263,6 +263,7 @@ def _restore(plan: RunPlan, model, config) -> TrainingRun:
     run.epoch, run.step_in_epoch = found.epoch, found.step_in_epoch
     if run.step_in_epoch >= plan.steps:  # stopped after an epoch's last step
         run.epoch, run.step_in_epoch = run.epoch + 1, 0
+    run.epoch_start_step = run.global_step - run.step_in_epoch
     rows = read_history(plan.run_dir / HISTORY_CSV)
     run.history = [r for r in rows if r.get("epoch", 0) <= run.epoch]
     run.last_checkpoint = found.path
@@ -348,6 +349,7 @@ def _loop(plan: RunPlan, model, run: TrainingRun, sample_inputs: np.ndarray, cal
         else:
             _fit(model, plan.dataset, run, ordered, epochs=config.epochs, steps=steps)
     except KeyboardInterrupt:
+        run.catch_up_with_optimizer()
         if run.steps_since_checkpoint:
             path = run.save_checkpoint()
             plan.log(f"interrupted: checkpoint {path} written; continue with --resume")

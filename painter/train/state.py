@@ -59,6 +59,7 @@ class TrainingRun:
         self.epoch_end_started = 0.0
         self.epoch_metrics: dict[str, float] = {}
         self.steps_since_checkpoint = 0
+        self.epoch_start_step = 0  # the global step the current epoch began at
         self.stopped = "completed"
         self.planned_epochs = config.epochs
         self._plan_logged = False
@@ -91,6 +92,15 @@ class TrainingRun:
             self.last_checkpoint = path
             self.steps_since_checkpoint = 0
         return path
+
+    def catch_up_with_optimizer(self) -> None:
+        """Counts a step the optimizer took but the callbacks did not see: Ctrl-C or
+        SIGTERM raises between the compiled step's return and the callbacks, and the
+        checkpoint written then must say where the weights really are."""
+        done = self.global_step - self.epoch_start_step
+        if done > self.step_in_epoch:
+            self.steps_since_checkpoint += done - self.step_in_epoch
+            self.step_in_epoch = done
 
     def beat(self, force: bool = False) -> None:
         """Rewrites heartbeat.json (throttled unless `force`)."""
