@@ -60,9 +60,14 @@ class RunCallback(keras.callbacks.Callback):
         """Called after each complete epoch, with the run's row for it."""
 
 
+def scalar(value) -> float:
+    """A logged value as a float (multi-worker steps return shape (1,): `step_logs`)."""
+    return float(np.asarray(value).reshape(-1)[0])
+
+
 def scalar_logs(logs) -> dict[str, float]:
-    """A step's logs as floats (multi-worker steps return shape (1,): `step_logs`)."""
-    return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in (logs or {}).items()}
+    """A step's logs as floats."""
+    return {k: scalar(v) for k, v in (logs or {}).items()}
 
 
 class StepRecorder(RunCallback):
@@ -77,9 +82,7 @@ class StepRecorder(RunCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.monotonic()
-        run = self.run
-        run.epoch_complete = False
-        run.epoch_start_step = run.global_step - run.step_in_epoch
+        self.run.epoch_complete = False
 
     def on_train_batch_begin(self, batch, logs=None):
         self._step_started = time.monotonic()
@@ -100,8 +103,7 @@ class StepRecorder(RunCallback):
             return
         run.epoch_end_started = time.monotonic()
         model = run.model
-        run.epoch_metrics = {m.name: float(np.asarray(m.result()).reshape(-1)[0])
-                             for m in model.metrics}
+        run.epoch_metrics = {m.name: scalar(m.result()) for m in model.metrics}
         first_optimizer = next(iter(model.optimizers.values()))
         run.epoch, run.step_in_epoch = run.epoch + 1, 0
         run.epoch_start_step = run.global_step

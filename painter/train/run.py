@@ -101,6 +101,11 @@ class RunPlan:
     def tracker(self):
         return self.tracking.tracker if self.tracking else None
 
+    @property
+    def training_photos(self):
+        """The photo files a photo split leaves to training (None without a split)."""
+        return self.tracking.training_photos if self.tracking else None
+
 
 # ---- small pieces --------------------------------------------------------------------
 
@@ -224,8 +229,8 @@ def _build(plan: RunPlan):
         ckpt.restore_checkpoint(plan.resume_from, model, config)
     else:
         config = plan.family.start_from_data(
-            model, config, plan.root, tracker=plan.tracker,
-            photos=plan.tracking.training_photos if plan.tracking else None, log=plan.log,
+            model, config, plan.root, tracker=plan.tracker, photos=plan.training_photos,
+            log=plan.log,
         )
     return model, config, plan.family.sample_inputs(config, plan.root, model)
 
@@ -341,10 +346,8 @@ def _loop(plan: RunPlan, model, run: TrainingRun, sample_inputs: np.ndarray, cal
             _fit(model, plan.dataset, run, ordered, epochs=run.epoch + 1,
                  steps=steps - run.step_in_epoch)
             if run.stopped == "completed" and run.epoch < run.planned_epochs:
-                dataset, _ = plan.family.dataset(
-                    config, plan.root, config.seed + run.epoch,
-                    photos=plan.tracking.training_photos if plan.tracking else None,
-                )
+                dataset, _ = plan.family.dataset(config, plan.root, config.seed + run.epoch,
+                                                 photos=plan.training_photos)
                 _fit(model, dataset, run, ordered, epochs=config.epochs, steps=steps)
         else:
             _fit(model, plan.dataset, run, ordered, epochs=config.epochs, steps=steps)
