@@ -31,6 +31,8 @@ class Family:
             generates the submission.
         discriminator_network: the network that judges the generator's images.
         takes_photos: whether that generator translates photos (else it samples latents).
+        reverse_network: the network that translates the other way (target → photo), or
+            None: CycleGAN's gen_F, which `painter serve` offers as a second direction.
         summary_fields: config fields the report names beside the family in its title.
         sample_grid_caption: what the report says of every epoch's sample grid.
     """
@@ -41,6 +43,7 @@ class Family:
     generator_network: ClassVar[str]
     discriminator_network: ClassVar[str]
     takes_photos: ClassVar[bool]
+    reverse_network: ClassVar[str | None] = None
     summary_fields: ClassVar[tuple[str, ...]] = ()
     sample_grid_caption: ClassVar[str] = ""
 
@@ -111,4 +114,8 @@ class Family:
     def build_generator(self, config):
         """The submission's generator alone, as `load_generator` fills it from a
         checkpoint (named `generator_network`)."""
+        raise NotImplementedError
+
+    def build_reverse_generator(self, config):
+        """The `reverse_network` alone, as a checkpoint fills it (families that have one)."""
         raise NotImplementedError
