@@ -4,94 +4,40 @@ gen_F, a PatchGAN for each domain (`painter.train.cyclegan.CycleGAN`).
 Its config is `CycleGANConfig`; its submission generator is gen_G, which translates
 photos. A residual generator can start from the data (`CycleGANConfig.starts_from_data`):
 a matched tone curve, a Lab colour transfer, or the pretrained stylizer, whose strength is
-chosen on the tracking photos before the first step.
+chosen on the tracking photos before the first step. What it shares with the other
+translation families (data, start, sample grid, generator options) is
+`painter.families.translation`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-import numpy as np
-
-from painter.families.base import Family, Log
+from painter.families.translation import TranslationConfig, TranslationFamily
 
 
 @dataclasses.dataclass(frozen=True)
-class CycleGANConfig:
+class CycleGANConfig(TranslationConfig):
     """Photo→Monet (any A→B) CycleGAN after Zhu et al. 2017.
 
     Names map to the paper: `gen_G` is photo→Monet (G: X→Y), `gen_F` Monet→photo
-    (F: Y→X), `disc_X` judges photos, `disc_Y` judges Monets.
+    (F: Y→X), `disc_X` judges photos, `disc_Y` judges Monets. The generator, discriminator,
+    optimisation and tracking fields are `TranslationConfig`'s.
     """
 
     family: str = "cyclegan"
-    # data
-    image_size: int = 256
-    augment: bool = True  # random jitter (resize to 286, crop back) and horizontal flip
-    # generator
-    generator: str = "resnet"  # "resnet" | "unet"
-    gen_filters: int = 64  # ngf
-    residual_blocks: int = 9  # ResNet only: 9 at 256 px, 6 at 128 px
-    upsample: str = "transpose"  # "transpose" | "resize"
-    output: str = "tanh"  # "tanh" | "residual"
-    residual_scale: int = 0  # 0: generator at full size; else its working size (e.g. 128)
-    tone_curve: int = 0  # residual only: segments of a learned per-channel curve; 0: none
-    tone_curve_init: str = "identity"  # "identity" | "match" (histogram match to the Monets)
-    color_transfer: str = "none"  # residual only: "none" | "lab" (per-image Lab mean/std onto the Monets')
-    # gen_G's base (residual only): "photo", or "stylizer": the pretrained arbitrary style
-    # network's painting of the photo, with its style moved toward a Monet's
-    # (painter.models.generators, "The stylizer base")
-    base: str = "photo"  # "photo" | "stylizer"
-    base_order: str = "stylize_first"  # with color_transfer: "stylize_first" | "color_first"
-    base_strength: float = 0.0  # initial strength; 0: the best of base_strengths, measured at start
-    base_strengths: str = "0.25,0.5,0.75"  # tried on the tracking photos when base_strength = 0
-    base_style: str = "random"  # "random" (a Monet's style per photo) | "mean" (the Monets' mean)
-    base_trainable: bool = False  # train the transformer too (strength and offset always train)
-    base_lr_multiplier: float = 1.0  # the base's learning rate / the generator's
-    # discriminator
-    disc_filters: int = 64  # ndf
-    disc_layers: int = 3  # 3 strided convs: the 70×70 PatchGAN
-    disc_norm: str = "instance"  # "instance" | "none"; spectral_norm drops it
-    spectral_norm: bool = False
     # losses
-    loss: str = "lsgan"  # "lsgan" | "bce" | "hinge"
     cycle_weight: float = 10.0  # λ
     identity_weight: float = 0.5  # × λ
     perceptual_weight: float = 0.0  # VGG19 features; 0 disables
-    pool_size: int = 50
-    diffaugment: str = "color,translation,cutout"  # "" disables
-    # optimisation
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    batch_size: int = 4  # global, over all replicas
-    epochs: int = 20
-    decay_epochs: int = 10  # the last `decay_epochs` decay linearly to 0
-    steps_per_epoch: int = 0  # 0: one pass over all photos
-    mixed_precision: str = ""  # "" | "mixed_float16" | "mixed_bfloat16"
-    jit_compile: bool = True
-    seed: int = 0
-    # run outputs
-    keep_checkpoints: int = 3
-    sample_images: int = 6
-    # MiFID tracking during training
-    track_mifid: bool = False
-    track_every: int = 1
-    track_photos: int = 250
-    # photos held out of training and tracking for a final local score (the last N by
-    # name; painter.train.tracking); 0 holds none out
-    score_photos: int = 0
-
-    @property
-    def starts_from_data(self) -> bool:
-        """Whether a fresh run sets part of its generators from the data before training
-        (`painter.train.cyclegan.match_from_data`): a matched tone curve, a Lab colour
-        transfer, or the stylizer base (its Monet styles)."""
-        return (bool(self.tone_curve and self.tone_curve_init == "match")
-                or self.color_transfer != "none" or self.base != "photo")
+    # the learning rate's decay over the last `decay_epochs`: "linear" (Zhu et al.),
+    # "cosine", or "constant" (none)
+    decay: str = "linear"
+    # the generator's exponential moving average (painter.train.ema), e.g. 0.999; 0: none
+    ema_decay: float = 0.0
 
 
-class CycleGANFamily(Family):
+class CycleGANFamily(TranslationFamily):
     name = "cyclegan"
     config_class = CycleGANConfig
     architecture_fields = (
@@ -99,98 +45,23 @@ class CycleGANFamily(Family):
         "residual_scale", "tone_curve", "color_transfer", "base", "base_order", "disc_filters",
         "disc_layers", "disc_norm", "spectral_norm",
     )
-    generator_network = "gen_G"
-    discriminator_network = "disc_Y"
-    takes_photos = True
     summary_fields = ("generator",)
-    sample_grid_caption = "Each grid: the same fixed photos above their translations by gen_G (photo→Monet)."
-
-    def choices(self) -> dict[str, tuple]:
-        from painter.models.discriminators import DISC_NORMS
-        from painter.models.generators import GENERATORS, OUTPUT_MODES, UPSAMPLE_MODES
-        from painter.models.losses import LOSSES
-
-        return {
-            "generator": tuple(GENERATORS),
-            "loss": tuple(LOSSES),
-            "upsample": UPSAMPLE_MODES,
-            "output": OUTPUT_MODES,
-            "disc_norm": DISC_NORMS,
-            "tone_curve_init": ("identity", "match"),
-            "color_transfer": ("none", "lab"),
-            "base": ("photo", "stylizer"),
-            "base_order": ("stylize_first", "color_first"),
-            "base_style": ("random", "mean"),
-        }
-
-    def check(self, config) -> None:
-        from painter.models.generators import check_generator_config
-
-        check_generator_config(config)
+    reverse_network = "gen_F"
 
     def build(self, config):
         from painter.train.cyclegan import build_cyclegan
 
         return build_cyclegan(config)
 
+    def build_reverse_generator(self, config):
+        from painter.models.generators import build_generator
+
+        return build_generator(config, name=self.reverse_network)
+
     def compile(self, model, config, steps_per_epoch: int, jit_compile: bool) -> None:
         from painter.train.cyclegan import compile_cyclegan
 
         compile_cyclegan(model, config, steps_per_epoch, jit_compile)
-
-    def dataset(self, config, root: Path, seed: int, photos=None):
-        from painter.data import unpaired_dataset
-
-        dataset = unpaired_dataset(
-            photos if photos is not None else (root, "photo"),
-            (root, "monet"),
-            batch_size=config.batch_size,
-            image_size=config.image_size,
-            augment=config.augment,
-            seed=seed,
-        )
-        return dataset.repeat(), int(dataset.cardinality().numpy())
-
-    def start_from_data(self, model, config, root: Path, tracker=None, photos=None,
-                        log: Log = print):
-        """The tone curve or Lab transfer from training photos (never held-out ones;
-        `painter.train.cyclegan.match_from_data`), then a stylizer base's strength,
-        measured with `tracker` on the tracking photos (`start_stylizer_base`)."""
-        if not config.starts_from_data:
-            return config
-        from painter.metrics.features import decoded_images
-        from painter.train.cyclegan import match_from_data
-
-        if photos is not None:
-            from painter.metrics.features import decode_photos
-
-            # Every k-th training photo: a spread of the whole set, not its first names.
-            files = list(photos)
-            photo_images = (decode_photos([f], config.image_size)[0]
-                            for f in files[:: max(1, len(files) // 1000)])
-        else:
-            photo_images = decoded_images((root, "photo"))
-        match_from_data(model, config, photo_images, decoded_images((root, "monet")), log=log)
-        if config.base == "stylizer":
-            from painter.models.generators import start_stylizer_base
-
-            score = (lambda g: tracker.score(g, config.image_size)["mifid"]) if tracker else None
-            strength = start_stylizer_base(model.gen_G, config, decoded_images((root, "monet")),
-                                           score=score, log=log)
-            config = dataclasses.replace(config, base_strength=strength)
-        return config
-
-    def sample_inputs(self, config, root: Path, model) -> np.ndarray:
-        """The first `sample_images` photos of the root."""
-        from painter.data import photo_dataset
-
-        photos = photo_dataset(root, image_size=config.image_size, shuffle=False)
-        return np.stack([image.numpy() for image in photos.take(max(1, config.sample_images))])
-
-    def sample_grid(self, model, inputs: np.ndarray) -> tuple[np.ndarray, int | None]:
-        """The photos above their translations by gen_G."""
-        outputs = np.asarray(model.gen_G(inputs, training=False))
-        return np.concatenate([inputs, outputs]), len(inputs)
 
     def step_passes(self, config, executed: bool = False, separate: bool = False):
         # Six generator passes (two translations, two cycles, two identities) and the
@@ -199,11 +70,6 @@ class CycleGANFamily(Family):
         if executed:
             return (20 if separate else 18), 8 * d_images
         return 3 * 6, 3 * 2 * d_images
-
-    def build_generator(self, config):
-        from painter.models.generators import build_generator
-
-        return build_generator(config, name=self.generator_network)
 
 
 FAMILY = CycleGANFamily()

@@ -346,7 +346,7 @@ def match_from_data(
     model: CycleGAN, config: CycleGANConfig, photos, monets, log=print, max_photos: int = 1000
 ) -> None:
     """Sets each generator's data-derived start, gen_G's from the photos towards the Monets
-    and gen_F's the reverse:
+    and gen_F's (where the model has one; CUT has not) the reverse:
 
     - `tone_curve_init = "match"`: the tone curve is the histogram match between the
       domains' per-channel value distributions;
@@ -358,7 +358,7 @@ def match_from_data(
     only improve on it. `CycleGANConfig.starts_from_data` says whether a config has one.
 
     Args:
-        model: anything with the two generators as `gen_G` and `gen_F`.
+        model: anything with its generators as `gen_G` and, optionally, `gen_F`.
         config: the config they were built from.
         photos, monets: iterables of uint8 (h, w, 3) images; at most `max_photos` photos
             are read (the statistics settle long before).
@@ -369,12 +369,13 @@ def match_from_data(
 
     photos = list(itertools.islice(photos, max_photos))
     monets = list(monets)
+    gen_F = getattr(model, "gen_F", None)
     if config.tone_curve and config.tone_curve_init == "match":
         photo_counts, monet_counts = channel_histograms(photos), channel_histograms(monets)
-        for network, source, target in (
-            (model.gen_G, photo_counts, monet_counts),
-            (model.gen_F, monet_counts, photo_counts),
-        ):
+        pairs = [(model.gen_G, photo_counts, monet_counts)]
+        if gen_F is not None:
+            pairs.append((gen_F, monet_counts, photo_counts))
+        for network, source, target in pairs:
             curve = network.get_layer(f"{network.name}_tone_curve")
             curve.set_curve(histogram_match_curve(source, target, curve.knots()))
         log(
@@ -385,12 +386,13 @@ def match_from_data(
         photo_mean, photo_std, _ = lab_statistics(photos)
         monet_mean, monet_std, _ = lab_statistics(monets)
         model.gen_G.get_layer("gen_G_color_transfer").set_target(monet_mean, monet_std)
-        model.gen_F.get_layer("gen_F_color_transfer").set_target(photo_mean, photo_std)
-        log(
-            f"colour transfer: Lab mean {_rounded(monet_mean)}, std {_rounded(monet_std)} of "
-            f"{len(monets):,} Monets (gen_G); {_rounded(photo_mean)}, {_rounded(photo_std)} of "
-            f"{len(photos):,} training photos (gen_F)"
-        )
+        message = (f"colour transfer: Lab mean {_rounded(monet_mean)}, std "
+                   f"{_rounded(monet_std)} of {len(monets):,} Monets (gen_G)")
+        if gen_F is not None:
+            gen_F.get_layer("gen_F_color_transfer").set_target(photo_mean, photo_std)
+            message += (f"; {_rounded(photo_mean)}, {_rounded(photo_std)} of "
+                        f"{len(photos):,} training photos (gen_F)")
+        log(message)
 
 
 def _rounded(values) -> list:
