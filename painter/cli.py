@@ -499,6 +499,40 @@ def paint_command(model, src, out, checkpoint, strength, style, monets, lab, see
     click.echo(str(out))
 
 
+@cli.command("serve")
+@click.argument("model")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (0.0.0.0: every one; anyone who reaches it can paint).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--checkpoint", default=None,
+              help="A run's last | best | PATH. [default: best when the run kept one, else last]")
+@click.option("--strength", type=float, default=0.5, show_default=True,
+              help="stylizer: how far each photo's style moves toward the Monet's (0–1).")
+@click.option("--queue", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Requests that may wait for the model; one more is answered 503.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True,
+              help="The most images in one model call.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20,
+              show_default=True, help="The largest upload, in MiB.")
+@click.option("--max-side", type=click.IntRange(min=1), default=8000, show_default=True,
+              help="The most pixels on either side of an upload.")
+def serve_command(model, host, port, checkpoint, strength, queue, batch, max_upload_mb,
+                  max_side):
+    """Serve MODEL on a web page: upload photos, get paintings. MODEL is a run directory
+    or `stylizer` (also `teacher`: the pretrained stylizer `painter paint` uses).
+
+    The page (and POST /api/paint, GET /api/model, GET /healthz) is at
+    http://HOST:PORT/; Ctrl-C stops."""
+    from painter.serve import serve
+    from painter.serve.images import Limits
+    from painter.submit.paint import check_strength
+
+    check_strength(strength)
+    serve(model, host=host, port=port, checkpoint=checkpoint, strength=strength, queue=queue,
+          batch=batch, limits=Limits(max_bytes=int(max_upload_mb * 2**20), max_side=max_side),
+          log=lambda m: click.echo(m, err=True))
+
+
 @cli.command("baseline")
 @click.argument("kind", type=click.Choice(["photos", "color-match", "stylize"]))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("images.zip"),
