@@ -221,6 +221,10 @@ def _sigterm_as_interrupt():
               help="Stop with a final checkpoint before this much time, e.g. 4h30m, 90m, "
                    "3600s, 1.5h.")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from its last checkpoint.")
+@click.option("--restart-from", "restart_from", default=None, metavar="RUN_DIR[:best|last]",
+              help="Start a new run from another run's checkpoint (default its best, else "
+                   "its last): its weights, not its optimizers; the schedule starts afresh, "
+                   "e.g. --set learning_rate=1e-4 --set decay=cosine.")
 @click.option("--force", is_flag=True, help="Replace an existing run in RUN_DIR.")
 @click.option("--strategy", type=click.Choice(["auto", "tpu", "mirrored", "multiworker", "cpu"]),
               default="auto", show_default=True, help="tf.distribute strategy.")
@@ -229,7 +233,8 @@ def _sigterm_as_interrupt():
                    "--set mixed_precision=mixed_bfloat16.")
 def train_command(config: str, data: Path | None, out: Path | None, epochs: int | None,
                   steps_per_epoch: int | None, time_budget: str | None, resume: bool,
-                  force: bool, strategy: str, settings: tuple[str, ...]) -> None:
+                  restart_from: str | None, force: bool, strategy: str,
+                  settings: tuple[str, ...]) -> None:
     """Train the GAN of CONFIG (a TOML path or a shipped name: cyclegan, cyclegan_unet,
     noise_gan, quick, cpu_proof) into a run directory."""
     from painter.config import load_config, parse_override, resolve_config_path
@@ -245,7 +250,7 @@ def train_command(config: str, data: Path | None, out: Path | None, epochs: int 
     with _sigterm_as_interrupt():
         result = train(loaded, data=data, out=out, epochs=epochs,
                        steps_per_epoch=steps_per_epoch, time_budget=time_budget, resume=resume,
-                       force=force, strategy=strategy)
+                       force=force, strategy=strategy, restart_from=restart_from)
     click.echo(f"run: {result.run_dir} ({result.epochs_completed} epochs, {result.stopped}); "
                f"last checkpoint: {result.last_checkpoint}")
 

@@ -3,7 +3,8 @@
 A config file is flat TOML. `family` picks the family (`painter.families`) and so its
 frozen dataclass; every other key must be one of its fields, with a value of the field's
 type. Unknown keys are a ConfigError naming the key. The resolved config is written beside
-each run's checkpoints with non-defaults marked.
+each run's checkpoints with non-defaults marked; a restarted run's ends with a [restart]
+table (`painter.rundir.restart_toml`), a record of its parent that loading leaves out.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
         want = type(fields[key].default)
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = float(value)
+        elif want is tuple and isinstance(value, (list, tuple)):
+            values[key] = tuple(value)  # a TOML array; frozen configs hold tuples
+        elif want is tuple:
+            raise ConfigError(f"{source}: key {key!r} must be an array, got {value!r}")
         elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise ConfigError(
                 f"{source}: key {key!r} must be {want.__name__}, got {value!r}"
@@ -72,7 +77,10 @@ def _check_choices(config: Config, source: str) -> None:
     from painter.models.diffaugment import AUGMENTATIONS
 
     family = get_family(config.family)
-    choices = {"mixed_precision": ("", "mixed_float16", "mixed_bfloat16"), **family.choices()}
+    from painter.families.base import SCHEDULE_DECAYS
+
+    choices = {"mixed_precision": ("", "mixed_float16", "mixed_bfloat16"),
+               "decay": SCHEDULE_DECAYS, **family.choices()}
     for key, known in choices.items():
         value = getattr(config, key, None)
         if value is not None and value not in known:
@@ -80,10 +88,12 @@ def _check_choices(config: Config, source: str) -> None:
                 f"{source}: key {key!r} must be one of {', '.join(map(repr, known))}, got {value!r}"
             )
     try:
+        family.ema_decay(config)
         family.check(config)
     except ValueError as error:
         raise ConfigError(f"{source}: {error}") from None
-    for name in (n.strip() for n in config.diffaugment.split(",") if n.strip()):
+    # Only the families that augment for their discriminator have a DiffAugment policy.
+    for name in (n.strip() for n in getattr(config, "diffaugment", "").split(",") if n.strip()):
         if name not in AUGMENTATIONS:
             raise ConfigError(
                 f"{source}: key 'diffaugment' has unknown transform {name!r} "
@@ -102,6 +112,8 @@ def load_config(path: str | Path, **overrides: Any) -> Config:
             values = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    if isinstance(values.get("restart"), dict):  # a run's record of its parent, no setting
+        del values["restart"]
     given = {k: v for k, v in overrides.items() if v is not None}
     values.update(given)
     source = str(path) + (f" (overridden: {', '.join(given)})" if given else "")
@@ -126,6 +138,10 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):  # an inline table
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 

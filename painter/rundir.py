@@ -1,14 +1,18 @@
 """The run directory: what `painter train` writes, and how everything else reads it.
 
     RUN_DIR/
-        config.toml              the resolved config, non-defaults marked
+        config.toml              the resolved config, non-defaults marked; a run
+                                 restarted from another's checkpoint ends it with a
+                                 [restart] table naming the parent (`read_restart`)
                                  written by `train`; read by `load_run_config` (generate,
                                  paint, the Kaggle kernel), `painter report`, a resume
         data.json                {"data_root": …}: the data the run was trained on
                                  written by `train`; read by `run_data_root` (`painter
                                  generate` takes its photos and Monets from there)
         checkpoints/step_…/      the last `keep_checkpoints`; `checkpoints/best/`, kept by
-                                 MiFID tracking (the lowest score so far)
+                                 MiFID tracking (the lowest score so far); with
+                                 `ema_decay`, each holds the generator's moving average
+                                 too, and says which weights generate with
                                  written by `painter.train.checkpoints`; read by a resume,
                                  `load_generator`, `painter report`, `painter checkpoints`
         history.csv              one row per epoch: epoch, step, seconds, lr, losses, and
@@ -95,6 +99,44 @@ def load_run_config(run_dir: str | os.PathLike):
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no {CONFIG_TOML})")
     return load_config(path)
+
+
+# ---- the [restart] table of config.toml ---------------------------------------------------
+
+RESTART_TABLE = "restart"
+
+
+def restart_toml(record: dict) -> str:
+    """The [restart] table that ends a restarted run's config.toml: where its start came
+    from. `record` holds `parent` (the parent run's directory), `checkpoint` (its name
+    there), `epoch`, `global_step`, `generator_weights` and, when the parent tracked it,
+    `mifid`; strings and numbers only."""
+    lines = [f"\n[{RESTART_TABLE}]  # the run this one started from (weights only)"]
+    for key, value in record.items():
+        if isinstance(value, str):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"restart record values must be str, int or float: {key}={value!r}")
+        lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def read_restart(run_dir: str | os.PathLike) -> dict | None:
+    """The [restart] table of a run's config.toml (`restart_toml`), or None for a run that
+    started afresh (or has no readable config.toml)."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    try:
+        values = tomllib.loads((Path(run_dir) / CONFIG_TOML).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    table = values.get(RESTART_TABLE)
+    return dict(table) if isinstance(table, dict) else None
 
 
 def run_data_root(run_dir: str | os.PathLike) -> Path | None:

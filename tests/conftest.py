@@ -149,3 +149,33 @@ def stylizer_weights() -> Path:
     """The converted stylizer weights in the user's cache, fetched once if missing, or a
     skip saying why they cannot be had."""
     return _cached_weights("stylizer")
+
+
+# A tiny residual CycleGAN with a moving average of gen_G and MiFID tracking, trained in
+# the session's `ema_run` (tests/test_ema.py, tests/test_restart.py).
+EMA_CYCLEGAN = dict(
+    output="residual", upsample="resize", disc_layers=1, epochs=2, steps_per_epoch=2,
+    learning_rate=2e-3, ema_decay=0.5, track_mifid=True, track_photos=6, keep_checkpoints=2,
+)
+
+
+@pytest.fixture(scope="session")
+def ema_run(tmp_path_factory, sample_dir) -> Path:
+    """A run directory of `tiny_cyclegan(**EMA_CYCLEGAN)`: 2 epochs of 2 steps on the
+    embedded sample, the generator's moving average kept (decay 0.5), MiFID tracked on 6
+    held-out photos with colour statistics standing in for the FID Inception
+    (read-only: tests write their outputs elsewhere)."""
+    import functools
+
+    from painter.train import tracking
+    from painter.train.run import train
+    from test_tracking import colour_features
+
+    out = tmp_path_factory.mktemp("runs") / "ema"
+    prepare = tracking.prepare_tracking
+    tracking.prepare_tracking = functools.partial(prepare, features=colour_features)
+    try:
+        train(tiny_cyclegan(**EMA_CYCLEGAN), data=sample_dir, out=out, log=None, progress=False)
+    finally:
+        tracking.prepare_tracking = prepare
+    return out

@@ -18,6 +18,10 @@ import numpy as np
 
 Log = Callable[[str], None]
 
+# How a config's `decay` field shapes the learning rate's decay to 0
+# (`painter.train.schedules.ConstantThenDecay`); "constant" decays not at all.
+SCHEDULE_DECAYS = ("constant", "linear", "cosine")
+
 
 class Family:
     """One model family: its config, its networks, its data and its generator.
@@ -92,13 +96,37 @@ class Family:
         """What every epoch's sample grid shows the generator (fixed for the run)."""
         raise NotImplementedError
 
-    def sample_grid(self, model, inputs: np.ndarray) -> tuple[np.ndarray, int | None]:
-        """(images in [-1, 1], columns) of one epoch's sample grid (`painter.viz`)."""
+    def sample_grid(self, model, inputs: np.ndarray, generator=None
+                    ) -> tuple[np.ndarray, int | None]:
+        """(images in [-1, 1], columns) of one epoch's sample grid (`painter.viz`), drawn
+        by `generator` (default None: the model's own; a run with a moving average passes
+        `output_generator(model)`)."""
         raise NotImplementedError
 
     def generator(self, model):
         """The submission's generator inside a training model."""
         return model.networks[self.generator_network]
+
+    def ema_decay(self, config) -> float:
+        """The decay of the moving average kept of the generator's weights
+        (`painter.train.ema`), from the config's `ema_decay` where its dataclass has that
+        field; 0: none. A family gets the average by adding the field.
+
+        Raises:
+            ValueError: a value other than 0 or one in (0, 1) (`load_config` reports it
+                as a config error).
+        """
+        decay = float(getattr(config, "ema_decay", 0.0))
+        if not (decay == 0.0 or 0.0 < decay < 1.0):
+            raise ValueError(f"key 'ema_decay' must be 0 (off) or between 0 and 1, got {decay!r}")
+        return decay
+
+    def output_generator(self, model):
+        """The generator whose images a run shows and scores (sample grids, MiFID
+        tracking): the moving average of the generator when the run keeps one, else the
+        generator."""
+        ema = getattr(model, "generator_ema", None)
+        return ema.network if ema is not None else self.generator(model)
 
     def step_passes(self, config, executed: bool = False, separate: bool = False
                     ) -> tuple[float, float]:

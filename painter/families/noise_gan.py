@@ -38,6 +38,8 @@ class NoiseGANConfig:
     seed: int = 0
     keep_checkpoints: int = 3
     sample_images: int = 6
+    # the generator's exponential moving average (painter.train.ema), e.g. 0.999; 0: none
+    ema_decay: float = 0.0
 
 
 class NoiseGANFamily(Family):
@@ -82,8 +84,10 @@ class NoiseGANFamily(Family):
         """Seeded latents."""
         return np.asarray(model.sample_latents(max(1, config.sample_images), seed=config.seed))
 
-    def sample_grid(self, model, inputs: np.ndarray) -> tuple[np.ndarray, int | None]:
-        return np.asarray(model.generator(inputs, training=False)), None
+    def sample_grid(self, model, inputs: np.ndarray, generator=None
+                    ) -> tuple[np.ndarray, int | None]:
+        generator = generator if generator is not None else model.generator
+        return np.asarray(generator(inputs, training=False)), None
 
     def step_passes(self, config, executed: bool = False, separate: bool = False):
         # One generator pass; the discriminator on real and fake; forward + backward.

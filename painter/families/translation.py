@@ -64,7 +64,11 @@ class TranslationConfig:
     beta_1: float = 0.5
     batch_size: int = 4  # global, over all replicas
     epochs: int = 20
-    decay_epochs: int = 10  # the last `decay_epochs` decay linearly to 0
+    decay_epochs: int = 10  # the last `decay_epochs` decay to 0, as `decay` says
+    decay: str = "linear"  # "linear" (Zhu et al.) | "cosine" | "constant" (no decay)
+    # the generator's exponential moving average (painter.train.ema), e.g. 0.999; 0: none.
+    # Sample grids, MiFID tracking and generate use it.
+    ema_decay: float = 0.0
     steps_per_epoch: int = 0  # 0: one pass over all photos
     mixed_precision: str = ""  # "" | "mixed_float16" | "mixed_bfloat16"
     jit_compile: bool = True

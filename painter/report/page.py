@@ -11,6 +11,7 @@ import base64
 import datetime
 import html
 import math
+import os
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
@@ -100,6 +101,12 @@ def _budget_epochs(run: RunRecord) -> int | None:
     return int(planned[-1]) if planned else None
 
 
+def _ema_decay(run: RunRecord) -> float:
+    """The run's `ema_decay` (0 without a moving average of its generator)."""
+    value = run.config_value("ema_decay", 0.0)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
 def _summary_cards(run: RunRecord) -> str:
     history = run.history
     cards: list[tuple[str, str]] = []
@@ -125,6 +132,10 @@ def _summary_cards(run: RunRecord) -> str:
             cards.append((format_number(ys[best]),
                           f"best {column.upper() if column == 'fid' else 'MiFID'} "
                           f"(epoch {format_epoch(xs[best])})"))
+    if _ema_decay(run):
+        cards.append((f"{_ema_decay(run):g}", "EMA decay of the generator"))
+    if run.parent and isinstance(run.parent.get("mifid"), (int, float)):
+        cards.append((format_number(run.parent["mifid"]), "the parent's MiFID at the restart"))
     if run.checkpoints:
         cards.append((str(len(run.checkpoints)), "checkpoints"))
     return '<div class="cards">' + "".join(
@@ -188,6 +199,9 @@ def _samples_section(run: RunRecord, max_samples: int | None) -> str:
     family = FAMILIES.get(run.family)
     if family is not None and family.sample_grid_caption:
         note = f'<p class="muted">{html.escape(family.sample_grid_caption)}</p>' + note
+    if _ema_decay(run):
+        note = (f'<p class="muted">Drawn by the generator\'s moving average (ema_decay '
+                f"{_ema_decay(run):g}), which tracking and generate use too.</p>") + note
     return (f'<section id="samples"><h2>Samples, newest first</h2>{note}'
             f'<div class="samples">{"".join(figures)}</div></section>')
 
@@ -207,6 +221,34 @@ def _paintings_section(run: RunRecord) -> str:
             f"{PAINTINGS_PNG}</code></figcaption></figure></section>")
 
 
+def _parent_section(run: RunRecord) -> str:
+    """Where a restarted run started: the parent run (a link to its report.html beside
+    this one's), its checkpoint, epoch and tracked MiFID."""
+    parent = run.parent
+    if not parent:
+        return ""
+    path = Path(str(parent.get("parent", "")))
+    try:
+        link = os.path.relpath(path / REPORT_NAME, run.run_dir.resolve())
+    except ValueError:  # another drive
+        link = (path / REPORT_NAME).as_uri() if path.is_absolute() else str(path)
+    facts = [f"checkpoint <code>{html.escape(str(parent.get('checkpoint', '?')))}</code>"]
+    if isinstance(parent.get("epoch"), int):
+        facts.append(f"epoch {parent['epoch']}")
+    if isinstance(parent.get("global_step"), int):
+        facts.append(f"step {parent['global_step']}")
+    if isinstance(parent.get("mifid"), (int, float)):
+        facts.append(f"MiFID {format_number(parent['mifid'])}")
+    if parent.get("generator_weights") == "ema":
+        facts.append("its generator's moving average")
+    return (
+        f'<section id="parent"><h2>Restarted from</h2><p>'
+        f'<a href="{html.escape(link)}">{html.escape(path.name or str(path))}</a> '
+        f"(<code>{html.escape(str(path))}</code>): {', '.join(facts)}. Its weights, not "
+        f"its optimizers: the learning-rate schedule started afresh.</p></section>"
+    )
+
+
 def _checkpoints_section(run: RunRecord) -> str:
     if not run.checkpoints:
         body = '<p class="muted">No checkpoints yet.</p>'
@@ -221,6 +263,8 @@ def _checkpoints_section(run: RunRecord) -> str:
             shown = {k: v for k, v in c.metrics.items() if k.lower() in ("mifid", "fid")}
             metrics = ", ".join(f"{k} {format_number(v)}" for k, v in shown.items()
                                 if isinstance(v, (int, float)))
+            if c.generator_weights == "ema" and metrics:
+                metrics += " (EMA generator)"
             score = f"<td>{html.escape(metrics)}</td>" if scored else ""
             rows.append(
                 f"<tr><td><code>{html.escape(c.name)}{'/' if c.is_dir else ''}</code></td>"
@@ -322,6 +366,7 @@ def render_report(run: RunRecord, *, max_samples: int | None = None) -> str:
         f'<p class="subtitle">{html.escape(family)} · <code>'
         f"{html.escape(str(run.run_dir.resolve()))}</code></p>",
         _paintings_section(run),
+        _parent_section(run),
         _summary_cards(run),
         warnings,
         _charts_section(run),

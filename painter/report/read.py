@@ -24,7 +24,8 @@ else:  # pragma: no cover
 
 from painter.errors import DataError, UsageError
 from painter.families import FAMILIES
-from painter.rundir import CHECKPOINTS_DIR, CONFIG_TOML, HISTORY_CSV, PAINTINGS_PNG, SAMPLES_DIR
+from painter.rundir import (CHECKPOINTS_DIR, CONFIG_TOML, HISTORY_CSV, PAINTINGS_PNG, RESTART_TABLE,
+                            SAMPLES_DIR, read_restart)
 from painter.train.history import History, read_history
 
 SAMPLE_PATTERN = re.compile(r"^epoch_(\d+)\.(png|jpe?g)$", re.IGNORECASE)
@@ -58,8 +59,9 @@ class SampleGrid:
 class CheckpointEntry:
     """A file or folder under checkpoints/ (size summed over a folder's files).
 
-    `epoch`, `global_step`, `step_in_epoch` and `metrics` come from the folder's
-    manifest.json (painter's checkpoint format); None / {} when it has none.
+    `epoch`, `global_step`, `step_in_epoch`, `metrics` and `generator_weights` ("ema"
+    when generation uses the generator's moving average, else "raw") come from the
+    folder's manifest.json (painter's checkpoint format); None / {} when it has none.
     """
 
     name: str
@@ -70,6 +72,7 @@ class CheckpointEntry:
     global_step: int | None = None
     step_in_epoch: int | None = None
     metrics: dict = dataclasses.field(default_factory=dict)
+    generator_weights: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +89,8 @@ class RunRecord:
     started: datetime.datetime | None
     updated: datetime.datetime | None
     warnings: tuple[str, ...]
+    # A restarted run's parent: config.toml's [restart] table (`painter.rundir.read_restart`).
+    parent: dict | None = None
 
     def config_value(self, key: str, default: Any = None) -> Any:
         for row in self.config:
@@ -117,6 +122,8 @@ def read_config(path: Path) -> tuple[str, tuple[ConfigRow, ...]]:
     defaults = {f.name: f.default for f in dataclasses.fields(cls)} if cls else {}
     rows = []
     for key, value in values.items():
+        if key == RESTART_TABLE and isinstance(value, dict):
+            continue  # the parent of a restarted run, not a setting (`RunRecord.parent`)
         default = defaults.get(key)
         changed = key in marked or (key in defaults and value != default)
         rows.append(ConfigRow(key, value, default, changed))
@@ -192,6 +199,7 @@ def read_checkpoints(checkpoints_dir: Path) -> tuple[CheckpointEntry, ...]:
             global_step=_int_or_none(manifest.get("global_step")),
             step_in_epoch=_int_or_none(manifest.get("step_in_epoch")),
             metrics=metrics if isinstance(metrics, dict) else {},
+            generator_weights=(manifest.get("generator_weights", "raw") if manifest else None),
         ))
     return tuple(sorted(entries, key=lambda e: (e.global_step or -1, e.modified, e.name),
                         reverse=True))
@@ -232,6 +240,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
         started=datetime.datetime.fromtimestamp(config_path.stat().st_mtime),
         updated=datetime.datetime.fromtimestamp(last_write.stat().st_mtime),
         warnings=tuple(warnings),
+        parent=read_restart(run_dir),
     )
 
 

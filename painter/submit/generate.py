@@ -357,7 +357,9 @@ def generate(
         n = count if count is not None else DEFAULT_NOISE_COUNT
 
     config, model = train_checkpoints.load_generator(run_dir, checkpoint=str(found.path))
-    log(f"loaded {model.name} from {found.path} (epoch {found.epoch}, step {found.global_step})")
+    weights = " (its moving average)" if found.generator_weights == "ema" else ""
+    log(f"loaded {model.name}{weights} from {found.path} (epoch {found.epoch}, step "
+        f"{found.global_step})")
     if takes_photos:
         _log_plan(log, len(photo_list), n, _describe(photos))
         inputs = photo_inputs(photo_list, seed=seed)

@@ -8,7 +8,7 @@
   TPU or GPU strategy that TensorFlow cannot give is an `AcceleratorError`)
 - `cyclegan`: `CycleGAN` (gen_G, gen_F, disc_X, disc_Y), `build_cyclegan`
 - `noise_gan`: `NoiseGAN`, `build_noise_gan`
-- `pool`: `ImagePool`; `schedules`: `ConstantThenLinearDecay` (fitted to a time budget);
+- `pool`: `ImagePool`; `schedules`: `ConstantThenDecay` (fitted to a time budget);
   `budget`: `parse_duration`, `Deadline`
 - `checkpoints`: `load_generator(run_dir, checkpoint)`, `list_checkpoints(run_dir)`;
   `history`, `heartbeat`: the files of a run directory (its layout: `painter.rundir`)

@@ -7,7 +7,8 @@ sharing the run's `TrainingRun`:
     NonFiniteStop       a NaN/Inf loss stops the run (`TrainingError`), no checkpoint
     ProgressBar         one bar per epoch, on a terminal
     HeartbeatWriter     `heartbeat.json`, a sign of life for a watchdog
-    SampleGrid          `samples/epoch_NNN.png` and TensorBoard images (keras.io's GANMonitor)
+    SampleGrid          `samples/epoch_NNN.png` and TensorBoard images (keras.io's GANMonitor),
+                        drawn by the generator's moving average when the run keeps one
     … the caller's callbacks (e.g. `painter.train.tracking.MiFIDTracker`) …
     TensorBoardScalars  the row's numbers into `logs/`
     BudgetPlanner       fits the epochs and the learning rate to the time budget
@@ -196,7 +197,13 @@ class SampleGrid(RunCallback):
     def epoch_end(self, epoch, row):
         from painter.viz import save_image_grid
 
-        images, cols = self.family.sample_grid(self.run.model, self.inputs)
+        model = self.run.model
+        if getattr(model, "generator_ema", None) is not None:
+            # What the run generates with: its generator's moving average.
+            images, cols = self.family.sample_grid(model, self.inputs,
+                                                   generator=self.family.output_generator(model))
+        else:
+            images, cols = self.family.sample_grid(model, self.inputs)
         save_image_grid(images, self.folder / f"epoch_{epoch:03d}.png", cols, force=True)
         if self.writer is not None:
             self.writer.images("samples", images, step=epoch)

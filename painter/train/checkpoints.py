@@ -2,8 +2,11 @@
 
     checkpoints/step_00001200/
         manifest.json          family, architecture, weight shapes, epoch, step, metrics,
-                               the plan fitted to a time budget (if any)
+                               the plan fitted to a time budget (if any), which generator
+                               weights generate with (`generator_weights`)
         gen_G.weights.h5 …     one Keras weights file per network (`save_weights`)
+        gen_G.ema.weights.h5   the generator's moving average, when the run keeps one
+                               (`painter.train.ema`)
         optimizers.npz         every optimizer variable and the seed-generator states
 
 Why not a TensorFlow checkpoint: these files are plain HDF5 and NumPy, readable without
@@ -18,7 +21,10 @@ complete, so a crash or `kill -9` never leaves a half-written one; leftovers of 
 interrupted write start with "." and are ignored (and cleared on resume).
 
 `load_generator(run_dir, checkpoint)` builds the network a run generates with and loads
-a checkpoint's weights into it (`painter generate`, `painter paint`).
+a checkpoint's weights into it (`painter generate`, `painter paint`): the moving average's
+where the manifest's `generator_weights` is "ema" (a run with `ema_decay`: every numbered
+checkpoint, and `best` when the average scored better), else the generator's own.
+`load_weights` loads the networks alone, for a run restarted from another's checkpoint.
 """
 
 from __future__ import annotations
@@ -64,7 +70,10 @@ class CheckpointInfo:
         metrics: the metrics of its last epoch (plus what callbacks added, e.g. MiFID).
         plan: what a time budget fitted, {} without one: `planned_epochs` and, per
             optimizer, the learning-rate schedule's `learning_rate` (of its constant part),
-            `constant_steps` and `decay_steps` (`ConstantThenLinearDecay.lengths`).
+            `constant_steps` and `decay_steps` (`ConstantThenDecay.lengths`).
+        generator_weights: "ema" when generation uses the generator's moving average
+            (the checkpoint holds one and it is the better or the only choice), else
+            "raw" (also for checkpoints written before there was a choice).
     """
 
     path: Path
@@ -77,6 +86,7 @@ class CheckpointInfo:
     metrics: dict
     steps_per_epoch: int = 0
     plan: dict = dataclasses.field(default_factory=dict)
+    generator_weights: str = "raw"
 
     @property
     def numbered(self) -> bool:
@@ -122,6 +132,7 @@ def _info(path: Path, manifest: dict) -> CheckpointInfo:
         metrics=dict(manifest.get("metrics", {})),
         steps_per_epoch=int(manifest.get("steps_per_epoch", 0)),
         plan=dict(manifest.get("plan") or {}),
+        generator_weights=str(manifest.get("generator_weights", "raw")),
     )
 
 
@@ -201,6 +212,7 @@ def save_checkpoint(
     name: str | None = None,
     keep: int = 0,
     plan: dict | None = None,
+    generator_weights: str | None = None,
 ) -> Path:
     """Writes a checkpoint of `model` (a CycleGAN or NoiseGAN) atomically.
 
@@ -215,6 +227,8 @@ def save_checkpoint(
         keep: with numbered checkpoints, keep only the last `keep` (0 keeps all). Named
             ones are never pruned.
         plan: what a time budget fitted (`CheckpointInfo.plan`), recorded as given.
+        generator_weights: "ema" or "raw": which weights generate with. Default None:
+            "ema" when the model keeps a moving average of its generator, else "raw".
 
     Returns:
         The checkpoint folder.
@@ -240,9 +254,21 @@ def save_checkpoint(
     }
     if plan:
         manifest["plan"] = plan
+    ema = getattr(model, "generator_ema", None)
+    if ema is not None:
+        from painter.families import family_of
+
+        key = family_of(config).generator_network
+        manifest["ema"] = {"network": key, "file": _ema_file(key), "decay": ema.decay}
+    if generator_weights not in (None, "ema", "raw") or (generator_weights == "ema" and ema is None):
+        raise ValueError(f"`generator_weights` must be 'ema' (with a moving average) or 'raw'. "
+                         f"Received: generator_weights={generator_weights!r}")
+    manifest["generator_weights"] = generator_weights or ("ema" if ema is not None else "raw")
     with atomic_dir(path, force=True) as temp:
         for key, network in model.networks.items():
             network.save_weights(str(temp / f"{key}.weights.h5"))
+        if ema is not None:
+            ema.network.save_weights(str(temp / manifest["ema"]["file"]))
         np.savez(temp / OPTIMIZERS, **_optimizer_arrays(model.optimizers, seed_generators(model)))
         (temp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     if name is None and keep > 0:
@@ -250,6 +276,34 @@ def save_checkpoint(
         for old in numbered[:-keep]:
             shutil.rmtree(old.path, ignore_errors=True)
     return path
+
+
+def _ema_file(network: str) -> str:
+    from painter.train.ema import EMA_SUFFIX
+
+    return f"{network}{EMA_SUFFIX}.weights.h5"
+
+
+def _load_file(network, file: Path) -> None:
+    try:
+        network.load_weights(str(file))
+    except Exception as e:  # noqa: BLE001 - h5py and Keras raise many kinds
+        raise CheckpointError(f"{file}: cannot load ({first_line(e)})") from None
+
+
+def _generator_file(checkpoint: CheckpointInfo, manifest: dict, network: str,
+                    weights: str | None = None) -> tuple[Path, str]:
+    """(the weights file of `network` that generation uses, "ema" or "raw"): `weights`, or
+    by default the manifest's `generator_weights`."""
+    weights = weights or manifest.get("generator_weights", "raw")
+    if weights == "ema":
+        entry = manifest.get("ema")
+        if not entry or entry.get("network") != network:
+            raise CheckpointError(f"checkpoint {checkpoint.path} holds no moving average of {network}")
+        return checkpoint.path / entry["file"], "ema"
+    if weights != "raw":
+        raise CheckpointError(f"generator weights must be 'ema' or 'raw', got {weights!r}")
+    return checkpoint.path / manifest["networks"][network]["file"], "raw"
 
 
 def seed_generators(model) -> dict:
@@ -319,11 +373,16 @@ def restore_checkpoint(checkpoint: CheckpointInfo, model, config) -> None:
     """
     manifest = check_compatible(checkpoint, config, model)
     for key, network in model.networks.items():
-        file = checkpoint.path / manifest["networks"][key]["file"]
-        try:
-            network.load_weights(str(file))
-        except Exception as e:  # noqa: BLE001 - h5py and Keras raise many kinds
-            raise CheckpointError(f"{file}: cannot load ({first_line(e)})") from None
+        _load_file(network, checkpoint.path / manifest["networks"][key]["file"])
+    ema = getattr(model, "generator_ema", None)
+    if ema is not None:
+        entry = manifest.get("ema")
+        if entry:
+            _load_file(ema.network, checkpoint.path / entry["file"])
+        else:
+            # A checkpoint of a run without an average (or from before averages were
+            # kept): the average starts here, from the generator.
+            ema.reset()
     try:
         with np.load(checkpoint.path / OPTIMIZERS) as arrays:
             stored = {key: arrays[key] for key in arrays.files}
@@ -343,6 +402,33 @@ def restore_checkpoint(checkpoint: CheckpointInfo, model, config) -> None:
     for name, generator in seed_generators(model).items():
         if f"seed/{name}" in stored:
             generator.state.assign(stored[f"seed/{name}"])
+
+
+def load_weights(checkpoint: CheckpointInfo, model, config) -> str:
+    """Loads a checkpoint's network weights alone into a compiled model: no optimizer
+    state, seeds or moving average (a run restarted from another run's checkpoint). The
+    generator gets the weights generation would use, its moving average where the
+    manifest says so (`CheckpointInfo.generator_weights`).
+
+    Returns:
+        "ema" or "raw": the generator weights loaded.
+
+    Raises:
+        CheckpointError: another family, architecture or weight shape, or unreadable
+            files (one line).
+    """
+    from painter.families import family_of
+
+    manifest = check_compatible(checkpoint, config, model)
+    generator = family_of(config).generator_network
+    loaded = "raw"
+    for key, network in model.networks.items():
+        if key == generator:
+            file, loaded = _generator_file(checkpoint, manifest, key)
+        else:
+            file = checkpoint.path / manifest["networks"][key]["file"]
+        _load_file(network, file)
+    return loaded
 
 
 def clear_partial_writes(run_dir: str | os.PathLike) -> None:
@@ -368,12 +454,15 @@ def dtype_policy(name: str):
         keras.config.set_dtype_policy(previous)
 
 
-def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last"):
+def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last",
+                   weights: str | None = None):
     """The generator of a run, with a checkpoint's weights, for generating images.
 
     Args:
         run_dir: a run directory written by `train`.
         checkpoint: "last" (default), "best", or a checkpoint folder's path.
+        weights: "ema" (the generator's moving average) or "raw" (the generator's own).
+            Default None: the checkpoint's `generator_weights`.
 
     Returns:
         (config, model): the family's submission generator (`Family.generator_network`:
@@ -397,9 +486,6 @@ def load_generator(run_dir: str | os.PathLike, checkpoint: str = "last"):
         raise CheckpointError(
             f"checkpoint {found.path}: its {network} does not fit {config.family}"
         )
-    file = found.path / entry["file"]
-    try:
-        model.load_weights(str(file))
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{file}: cannot load ({first_line(e)})") from None
+    file, _ = _generator_file(found, manifest, network, weights)
+    _load_file(model, file)
     return config, model

@@ -4,8 +4,10 @@
 
     plan      check the options, the data, the run directory and the checkpoint to
               resume; hold photos out; pick the strategy; make the dataset (`RunPlan`)
-    build     the family's model, compiled in the strategy's scope; its weights from the
-              checkpoint (a resume) or its start from the data (a new run)
+    build     the family's model, compiled in the strategy's scope (with the moving
+              average of its generator when the config has `ema_decay`); its weights
+              from the checkpoint (a resume), from another run's checkpoint (a restart:
+              weights only) or its start from the data (a new run)
     open      write the run directory's config.toml, data.json and photo split
     restore   the run's state: epoch, step, history, the time budget's plan; or, for a
               new run, epoch 0 (a MiFID tracker scores the untrained generator)
@@ -35,7 +37,8 @@ from painter.config import Config, config_to_toml
 from painter.errors import UsageError
 from painter.families import Family, family_of
 from painter.io import atomic_path
-from painter.rundir import CONFIG_TOML, DATA_JSON, HISTORY_CSV, LOGS_DIR, RUN_ENTRIES
+from painter.rundir import (CONFIG_TOML, DATA_JSON, HISTORY_CSV, LOGS_DIR, RUN_ENTRIES,
+                            read_restart, restart_toml)
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
 from painter.train.heartbeat import Heartbeat
@@ -62,6 +65,8 @@ class RunResult:
             (at the planned epoch, or mid-epoch when even that did not fit).
         last_checkpoint: the newest checkpoint folder (None if none was written).
         resumed_from: the checkpoint a `--resume` started from, else None.
+        restarted_from: the other run's checkpoint a restart took its weights from, else
+            None.
         planned_epochs: the epochs the time budget was planned to fit (None without a
             budget).
     """
@@ -76,6 +81,7 @@ class RunResult:
     last_checkpoint: Path | None
     resumed_from: Path | None = None
     planned_epochs: int | None = None
+    restarted_from: Path | None = None
 
 
 @dataclasses.dataclass
@@ -92,6 +98,7 @@ class RunPlan:
     tracking: object  # painter.train.tracking.Tracking, or None
     strategy: object
     resume_from: ckpt.CheckpointInfo | None
+    restart_from: ckpt.CheckpointInfo | None
     dataset: object
     steps: int
     jit: bool
@@ -159,19 +166,51 @@ def _clear_run_dir(run_dir: Path) -> None:
 
 def build_training_model(config, steps_per_epoch: int, strategy, jit_compile: bool):
     """The family's training model, built and compiled inside `strategy.scope()` under
-    the config's dtype policy."""
+    the config's dtype policy; with `ema_decay`, keeping the moving average of its
+    generator (`painter.train.ema`; `reset()` it once the generator holds its start)."""
     family = family_of(config)
     with strategy.scope(), ckpt.dtype_policy(config.mixed_precision):
         model = family.build(config)
         family.compile(model, config, steps_per_epoch, jit_compile)
+        decay = family.ema_decay(config)
+        if decay:
+            from painter.train.ema import with_generator_ema
+
+            with_generator_ema(model, family.generator(model), family.build_generator(config),
+                               decay)
     return model
+
+
+def parse_restart(value: str) -> tuple[Path, str]:
+    """`RUN_DIR[:best|last]` → (run directory, checkpoint name); the name defaults to
+    "best" when the run kept one, else "last"."""
+    run_dir, sep, which = str(value).rpartition(":")
+    if not sep or which not in ("best", "last") or not run_dir:
+        run_dir, which = str(value), ""
+    if not which:
+        which = "best" if (Path(run_dir) / ckpt.CHECKPOINTS_DIR / "best").is_dir() else "last"
+    return Path(run_dir), which
+
+
+def _restart_checkpoint(restart_from, run_dir: Path, config) -> ckpt.CheckpointInfo:
+    """The other run's checkpoint a restart starts from, checked against the config's
+    family and architecture (CheckpointError) and against overwriting itself."""
+    parent, which = parse_restart(restart_from)
+    if not parent.is_dir():
+        raise UsageError(f"--restart-from {parent}: no such run directory")
+    if parent.resolve() == run_dir.resolve():
+        raise UsageError(f"--restart-from {parent}: a restart writes a new run directory, not "
+                         "its parent's (give another --out)")
+    found = ckpt.find_checkpoint(parent, which)
+    ckpt.check_compatible(found, config)
+    return found
 
 
 # ---- the six steps -------------------------------------------------------------------
 
 
 def _plan(config, *, data, out, epochs, steps_per_epoch, time_budget, resume, force,
-          strategy, log) -> RunPlan:
+          strategy, log, restart_from=None) -> RunPlan:
     """Checks everything a run needs before anything is built or written."""
     _check_positive("epochs", epochs)
     _check_positive("steps_per_epoch", steps_per_epoch)
@@ -183,7 +222,11 @@ def _plan(config, *, data, out, epochs, steps_per_epoch, time_budget, resume, fo
     # The run directory is checked before a strategy starts (a multi-worker one waits
     # for every worker), so a refused run costs nothing.
     run_dir = worker_run_dir(Path(out), tf_config_worker(strategy))
+    if restart_from is not None and resume:
+        raise UsageError("--restart-from starts a new run; --resume continues one: not both")
     _prepare_run_dir(run_dir, resume, force)
+    restart = (_restart_checkpoint(restart_from, run_dir, config)
+               if restart_from is not None else None)
     # MiFID tracking: held-out photos and missing FID weights fail here, first.
     from painter.train.tracking import prepare_tracking
 
@@ -216,7 +259,8 @@ def _plan(config, *, data, out, epochs, steps_per_epoch, time_budget, resume, fo
         log(f"jit_compile: off under {describe_strategy(chosen)} (XLA cannot span its devices)")
     return RunPlan(config=config, family=family, root=root, run_dir=run_dir, resume=resume,
                    force=force, deadline=deadline, tracking=tracking, strategy=chosen,
-                   resume_from=resume_from, dataset=dataset, steps=steps, jit=jit, log=log)
+                   resume_from=resume_from, restart_from=restart, dataset=dataset, steps=steps,
+                   jit=jit, log=log)
 
 
 def _build(plan: RunPlan):
@@ -228,11 +272,41 @@ def _build(plan: RunPlan):
     if plan.resume_from:
         ckpt.restore_checkpoint(plan.resume_from, model, config)
     else:
-        config = plan.family.start_from_data(
-            model, config, plan.root, tracker=plan.tracker, photos=plan.training_photos,
-            log=plan.log,
-        )
+        if plan.restart_from:
+            # The parent's weights carry its start from the data; the optimizers, their
+            # schedules and the step count begin afresh.
+            found = plan.restart_from
+            loaded = ckpt.load_weights(found, model, config)
+            mifid = found.metrics.get("mifid")
+            plan.log(
+                f"restarting from {found.path} (epoch {found.epoch}, global step "
+                f"{found.global_step}" + (f", MiFID {mifid:.2f}" if mifid is not None else "")
+                + f"{', its moving-average generator' if loaded == 'ema' else ''}): weights "
+                "only, fresh optimizers and learning-rate schedule"
+            )
+        else:
+            config = plan.family.start_from_data(
+                model, config, plan.root, tracker=plan.tracker, photos=plan.training_photos,
+                log=plan.log,
+            )
+        ema = getattr(model, "generator_ema", None)
+        if ema is not None:
+            ema.reset()  # the average starts from the generator's start
     return model, config, plan.family.sample_inputs(config, plan.root, model)
+
+
+def restart_record(found: ckpt.CheckpointInfo) -> dict:
+    """The [restart] table of a restarted run's config.toml (`painter.rundir.restart_toml`)."""
+    record = {
+        "parent": str(found.path.parent.parent.resolve()),
+        "checkpoint": found.name,
+        "epoch": found.epoch,
+        "global_step": found.global_step,
+        "generator_weights": found.generator_weights,
+    }
+    if "mifid" in found.metrics:
+        record["mifid"] = float(found.metrics["mifid"])
+    return record
 
 
 def _open_run_dir(plan: RunPlan, config) -> None:
@@ -243,8 +317,12 @@ def _open_run_dir(plan: RunPlan, config) -> None:
         _clear_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.clear_partial_writes(run_dir)
+    # A resumed restart keeps the record of its parent.
+    parent = (restart_toml(restart_record(plan.restart_from)) if plan.restart_from
+              else restart_toml(read_restart(run_dir)) if plan.resume and read_restart(run_dir)
+              else "")
     with atomic_path(run_dir / CONFIG_TOML, force=True) as temp:
-        temp.write_text(config_to_toml(config))
+        temp.write_text(config_to_toml(config) + parent)
     with atomic_path(run_dir / DATA_JSON, force=True) as temp:
         temp.write_text(json.dumps({"data_root": str(plan.root.resolve())}) + "\n")
     if plan.tracking:
@@ -260,7 +338,8 @@ def _restore(plan: RunPlan, model, config) -> TrainingRun:
     if found is None:
         if plan.tracker is not None:
             # The untrained generator's score: the bar every tracked epoch must beat.
-            row = plan.tracker.start(run)
+            # A restart's start is the parent's checkpoint: always the bar to beat.
+            row = plan.tracker.start(run, always=plan.restart_from is not None)
             if row is not None:
                 run.history.append(row)
                 write_history(run.history, plan.run_dir / HISTORY_CSV)
@@ -394,6 +473,7 @@ def _finish(plan: RunPlan, run: TrainingRun) -> RunResult:
         stopped=run.stopped,
         last_checkpoint=run.last_checkpoint,
         resumed_from=plan.resume_from.path if plan.resume_from else None,
+        restarted_from=plan.restart_from.path if plan.restart_from else None,
         planned_epochs=run.planned_epochs if deadline.budget is not None else None,
     )
 
@@ -412,6 +492,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     strategy: str = "auto",
+    restart_from: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = print,
     callbacks: Sequence = (),
     progress: bool = True,
@@ -435,6 +516,12 @@ def train(
         force: replace an existing run in `out` (only what a run writes is removed).
         strategy: "auto" (default), "tpu", "mirrored", "multiworker" or "cpu"
             (`pick_strategy`).
+        restart_from: "RUN_DIR[:best|last]": start a NEW run in `out` from that run's
+            checkpoint (default its best, else its last): its network weights (the
+            generator's moving average where that checkpoint generates with it), not its
+            optimizers, step or schedule, which start afresh from the config (e.g. a
+            lower `learning_rate`, `decay = "cosine"`). The config must build the same
+            networks. config.toml records the parent in a [restart] table.
         log: where progress lines go. Default print; None for silence.
         callbacks: Keras callbacks run after each step and epoch with the run's own
             (`painter.train.callbacks`; a `RunCallback` also sees the run's state).
@@ -447,13 +534,15 @@ def train(
         UsageError: bad options, an existing `out` without `resume`/`force`, a resume with
             nothing to resume, a missing data root.
         ConfigError / DataError: from the config or the data.
-        CheckpointError: the checkpoint to resume is of another model or shape.
+        CheckpointError: the checkpoint to resume or restart from is of another model or
+            shape.
         TrainingError: a NaN/Inf loss (the last good checkpoint is kept).
         KeyboardInterrupt: after writing a checkpoint to resume from.
     """
     log = log or (lambda message: None)
     plan = _plan(config, data=data, out=out, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                 time_budget=time_budget, resume=resume, force=force, strategy=strategy, log=log)
+                 time_budget=time_budget, resume=resume, force=force, strategy=strategy, log=log,
+                 restart_from=restart_from)
     model, config, sample_inputs = _build(plan)
     _open_run_dir(plan, config)
     run = _restore(plan, model, config)

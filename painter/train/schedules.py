@@ -1,16 +1,20 @@
-"""Learning-rate schedules and optimizers of the two GAN families."""
+"""Learning-rate schedules and optimizers of the GAN families."""
 
 from __future__ import annotations
+
+import math
 
 import keras
 from keras import ops
 
+from painter.families.base import SCHEDULE_DECAYS
 from painter.train.replica import ReplicaLossScaleOptimizer
 
 
 @keras.saving.register_keras_serializable(package="painter")
-class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Zhu et al.'s schedule: constant, then linearly down to 0, counted in optimizer steps.
+class ConstantThenDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant, then down to 0, counted in optimizer steps: linearly (Zhu et al.'s
+    schedule) or along a half cosine (Loshchilov & Hutter's, without restarts).
 
     The constant rate and where the decay starts and ends are variables that a compiled
     train step reads, so `fit_end` can move the decay (to end where a time budget does)
@@ -19,11 +23,17 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     Args:
         initial_learning_rate: the rate of the constant part.
         constant_steps: steps at `initial_learning_rate` (≥ 0).
-        decay_steps: steps of the linear decay that follows, ending at 0 (≥ 0; 0 keeps the
+        decay_steps: steps of the decay that follows, ending at 0 (≥ 0; 0 keeps the
             rate constant throughout).
+        shape: "linear" (default) or "cosine": the rate is r·f over the decay, where f
+            goes from 1 to 0 as t / decay_steps goes from 0 to 1 as 1 − t/T (linear) or
+            (1 + cos(π t/T)) / 2 (cosine).
     """
 
-    def __init__(self, initial_learning_rate: float, constant_steps: float, decay_steps: float):
+    def __init__(self, initial_learning_rate: float, constant_steps: float, decay_steps: float,
+                 shape: str = "linear"):
+        if shape not in ("linear", "cosine"):
+            raise ValueError(f"`shape` must be 'linear' or 'cosine'. Received: shape={shape!r}")
         if initial_learning_rate < 0:
             raise ValueError(
                 "`initial_learning_rate` must be >= 0. "
@@ -35,6 +45,7 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
                 f"Received: constant_steps={constant_steps}, decay_steps={decay_steps}"
             )
         self.initial_learning_rate = float(initial_learning_rate)
+        self.shape = shape
         self._rate = keras.Variable(
             self.initial_learning_rate, dtype="float32", trainable=False, name="constant_rate"
         )
@@ -66,6 +77,8 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         start = ops.cast(self._start, "float32")
         end = ops.cast(self._end, "float32")
         left = ops.clip((end - step) / ops.maximum(end - start, 1e-6), 0.0, 1.0)
+        if self.shape == "cosine":
+            left = 0.5 * (1.0 - ops.cos(math.pi * left))
         return ops.cast(self._rate, "float32") * ops.where(end > start, left, 1.0)
 
     def rate_at(self, step: int) -> float:
@@ -111,28 +124,39 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "initial_learning_rate": self.learning_rate,
             "constant_steps": self.constant_steps,
             "decay_steps": self.decay_steps,
+            "shape": self.shape,
         }
 
 
-def decaying_schedules(optimizers: dict) -> dict[str, ConstantThenLinearDecay]:
-    """The `ConstantThenLinearDecay` of each optimizer that runs on one, by the optimizer's
+# The name of the linear schedule alone, which code outside painter may import.
+ConstantThenLinearDecay = ConstantThenDecay
+
+
+def decaying_schedules(optimizers: dict) -> dict[str, ConstantThenDecay]:
+    """The `ConstantThenDecay` of each optimizer that runs on one, by the optimizer's
     key (inside a loss-scaling wrapper too)."""
     found = {}
     for name, optimizer in optimizers.items():
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         rate = getattr(inner, "_learning_rate", None)
-        if isinstance(rate, ConstantThenLinearDecay):
+        if isinstance(rate, ConstantThenDecay):
             found[name] = rate
     return found
 
 
-def cyclegan_schedule(config, steps_per_epoch: int) -> ConstantThenLinearDecay:
-    """`learning_rate` for `epochs − decay_epochs` epochs, then down to 0 over `decay_epochs`."""
-    decay_epochs = min(max(config.decay_epochs, 0), config.epochs)
-    return ConstantThenLinearDecay(
+def cyclegan_schedule(config, steps_per_epoch: int) -> ConstantThenDecay:
+    """`learning_rate` for `epochs − decay_epochs` epochs, then down to 0 over `decay_epochs`
+    as the config's `decay` says: "linear" (default, also for configs without the field),
+    "cosine", or "constant" (no decay)."""
+    decay = getattr(config, "decay", "linear")
+    if decay not in SCHEDULE_DECAYS:
+        raise ValueError(f"`decay` must be one of {SCHEDULE_DECAYS}. Received: decay={decay!r}")
+    decay_epochs = min(max(config.decay_epochs, 0), config.epochs) if decay != "constant" else 0
+    return ConstantThenDecay(
         config.learning_rate,
         constant_steps=(config.epochs - decay_epochs) * steps_per_epoch,
         decay_steps=decay_epochs * steps_per_epoch,
+        shape="cosine" if decay == "cosine" else "linear",
     )
 
 

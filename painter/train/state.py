@@ -68,6 +68,10 @@ class TrainingRun:
 
     @property
     def global_step(self) -> int:
+        # A model whose stages leave some optimizers idle counts the run's steps itself.
+        run_step = getattr(self.model, "run_step", None)
+        if run_step is not None:
+            return int(run_step())
         first = next(iter(self.model.optimizers.values()))
         return int(first.iterations.numpy())
 
@@ -166,7 +170,10 @@ class TrainingRun:
         from painter.train.schedules import decaying_schedules
 
         epochs = self.config.epochs
-        decay_fraction = min(max(getattr(self.config, "decay_epochs", 0), 0), epochs) / epochs
+        decay_epochs = getattr(self.config, "decay_epochs", 0)
+        if getattr(self.config, "decay", "linear") == "constant":
+            decay_epochs = 0
+        decay_fraction = min(max(decay_epochs, 0), epochs) / epochs
         steps = self.config.steps_per_epoch
         end_step = step + (self.planned_epochs - self.epoch) * steps - self.step_in_epoch
         for schedule in decaying_schedules(self.model.optimizers).values():
@@ -175,7 +182,7 @@ class TrainingRun:
     def fit_to_budget(self) -> None:
         """At an epoch's end under a time budget: plans the epochs that still fit (at most
         the config's; the same on every worker) and fits each decaying learning-rate
-        schedule to end at the last of them (`ConstantThenLinearDecay.fit_end`)."""
+        schedule to end at the last of them (`ConstantThenDecay.fit_end`)."""
         from painter.train.schedules import decaying_schedules
 
         steps = self.config.steps_per_epoch

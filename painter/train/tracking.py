@@ -7,6 +7,11 @@ scores them against the Monets with Kaggle's MiFID (`painter.metrics`), adds `mi
 `checkpoints/best/`: the checkpoint of the lowest MiFID so far, its score in the
 manifest's `metrics.mifid` (`painter generate` uses it by default).
 
+A run that keeps a moving average of its generator (`ema_decay`, `painter.train.ema`)
+scores both generators each tracked epoch: `mifid_raw` and `mifid_ema` in the row, and
+`mifid`, `fid`, `distance` of the better one, which `best` keeps, its manifest saying
+which weights to generate with (`generator_weights`).
+
 Which photos are held out, and `photo_split.json`: `painter.rundir` (`split_photos`).
 
 Scores here match `painter score` of the same images as a submission: the translations
@@ -34,8 +39,10 @@ from painter.pretrained import require_weights
 from painter.rundir import PHOTO_SPLIT_JSON, PhotoSplit, photo_folder, read_split, split_photos
 from painter.train.callbacks import RunCallback
 
-# Columns a tracked epoch adds to history.csv (and to its checkpoint's metrics).
+# Columns a tracked epoch adds to history.csv (and to its checkpoint's metrics); a run
+# with a moving average of its generator adds EMA_COLUMNS too.
 TRACKED_COLUMNS = ("mifid", "fid", "distance", "track_seconds")
+EMA_COLUMNS = ("mifid_raw", "mifid_ema")
 
 
 def translate(
@@ -112,7 +119,7 @@ class MiFIDTracker(RunCallback):
         # The FID Inception's Monet features are cached by content; injected ones are not.
         self._cache_weights = None if features is not None else require_weights("fid", "track_mifid")
         self._real: RealStatistics | None = None
-        self._translator = None
+        self._translators: dict = {}
         self.best: float | None = None  # lowest MiFID so far; None until first needed
 
     @property
@@ -133,13 +140,14 @@ class MiFIDTracker(RunCallback):
 
     def score(self, generator, image_size: int) -> dict[str, float]:
         """{"mifid", "fid", "distance"} of `generator`'s translations of the photos."""
-        if self._translator is None or self._translator[:2] != (generator, image_size):
+        key = (id(generator), image_size)
+        if key not in self._translators:
             from painter.inference import photo_translator
 
-            # Traced once per run: the generator's weights change, not the object.
-            self._translator = (generator, image_size, photo_translator(generator, image_size))
+            # Traced once per generator: its weights change, not the object.
+            self._translators[key] = (generator, photo_translator(generator, image_size))
         images = translate(generator, self.photos, image_size, batch=self.batch,
-                           transform=self._translator[2])
+                           transform=self._translators[key][1])
         if self.jpeg_quality:
             images = jpeg_round_trip(images, self.jpeg_quality)
         return mifid_of(images, self.real, self.features, batch=self.batch)
@@ -148,8 +156,9 @@ class MiFIDTracker(RunCallback):
         """Whether `epoch` is scored: every `every`-th, and the last."""
         return epoch % self.every == 0 or epoch == last_epoch
 
-    def start(self, run) -> dict | None:
-        """Scores a residual generator before the first step, as epoch 0.
+    def start(self, run, always: bool = False) -> dict | None:
+        """Scores a residual generator (or with `always`, any: a run restarted from
+        another's checkpoint) before the first step, as epoch 0.
 
         A residual generator starts as the identity (or as its matched tone curve), so
         this is the photos' own score (or colour matching's), and `best` starts there: a
@@ -158,7 +167,7 @@ class MiFIDTracker(RunCallback):
         tracked columns), or None for a generator that starts from noise (`tanh` output),
         whose untrained score is no bar worth keeping.
         """
-        if getattr(run.config, "output", "") != "residual":
+        if not always and getattr(run.config, "output", "") != "residual":
             return None
         row = {"epoch": 0, "step": run.global_step, "seconds": 0.0}
         self.track(run, 0, row)
@@ -169,28 +178,43 @@ class MiFIDTracker(RunCallback):
             self.track(self.run, epoch, row)
 
     def track(self, run, epoch: int, logs: dict) -> None:
-        """Scores the run's generator now as `epoch`'s, adds the scores to `logs` (its
-        row) and writes `best` when they beat the best so far."""
+        """Scores the run's generator now as `epoch`'s (and its moving average, if the
+        run keeps one), adds the scores to `logs` (its row) and writes `best` when the
+        better of them beats the best so far."""
         from painter.families import family_of
         from painter.train import checkpoints as ckpt
 
         if self.best is None:
             self.best = _best_so_far(run.run_dir)
         started = time.monotonic()
-        scores = self.score(family_of(run.config).generator(run.model), run.config.image_size)
-        logs.update(scores)
+        family = family_of(run.config)
+        ema = getattr(run.model, "generator_ema", None)
+        scores = {"raw": self.score(family.generator(run.model), run.config.image_size)}
+        if ema is not None:
+            # At the start the average is the generator itself.
+            scores["ema"] = (scores["raw"] if epoch == 0 and not run.global_step
+                             else self.score(ema.network, run.config.image_size))
+            logs.update({"mifid_raw": scores["raw"]["mifid"], "mifid_ema": scores["ema"]["mifid"]})
+        # The average wins a tie: generation uses it when it is no worse.
+        chosen = min(reversed(scores), key=lambda k: scores[k]["mifid"])
+        logs.update(scores[chosen])
         logs["track_seconds"] = round(time.monotonic() - started, 3)
-        improved = scores["mifid"] < self.best
+        improved = logs["mifid"] < self.best
         if improved:
-            self.best = scores["mifid"]
+            self.best = logs["mifid"]
             metrics = {k: v for k, v in logs.items() if _is_number(v)}
             ckpt.save_checkpoint(
                 run.run_dir, run.model, run.config, epoch=epoch, step_in_epoch=0,
                 global_step=run.global_step, metrics=metrics, name="best",
+                generator_weights=chosen,
             )
+        both = (f" ({'EMA' if chosen == 'ema' else 'raw'} generator; EMA "
+                f"{scores['ema']['mifid']:.2f}, raw {scores['raw']['mifid']:.2f})"
+                if ema is not None else "")
         self.log(
-            f"epoch {epoch}{' (the untrained generator)' if epoch == 0 else ''}: MiFID {scores['mifid']:.2f} (FID {scores['fid']:.2f}, distance "
-            f"{scores['distance']:.3f}) on {len(self.photos)} held-out photos in "
+            f"epoch {epoch}{' (the untrained generator)' if epoch == 0 else ''}: MiFID "
+            f"{logs['mifid']:.2f}{both} (FID {logs['fid']:.2f}, distance "
+            f"{logs['distance']:.3f}) on {len(self.photos)} held-out photos in "
             f"{logs['track_seconds']:.1f}s" + ("; new best → checkpoints/best" if improved
                                                else f"; best stays {self.best:.2f}")
         )
