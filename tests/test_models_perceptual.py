@@ -115,3 +115,82 @@ def test_perceptual_loss_averages_layers_and_stops_gradient_to_real():
     np.testing.assert_allclose(loss.numpy(), [0.75, 0.0])
     assert tape.gradient(loss, real) is None
     assert np.abs(tape.gradient(loss, fake).numpy()).sum() > 0
+
+
+# ---- the stylizer's encoder: the perceptual network that works offline -----------------
+
+
+@pytest.fixture(scope="module")
+def stylizer_net(stylizer_weights):
+    from painter.models.perceptual import stylizer_features
+
+    return stylizer_features()
+
+
+def _sample_photos(size: int = 64, count: int = 2) -> list:
+    from PIL import Image
+
+    from painter.data import SAMPLE_ROOT
+
+    files = sorted((SAMPLE_ROOT / "photo_jpg").iterdir())[:count]
+    return [Image.open(f).convert("RGB").resize((size, size), Image.LANCZOS) for f in files]
+
+
+def _to_net(images) -> np.ndarray:
+    return np.stack([np.asarray(i, np.float32) / 127.5 - 1.0 for i in images])
+
+
+def test_stylizer_loss_is_zero_for_the_same_images_and_grows_with_blur(stylizer_net):
+    from PIL import ImageFilter
+
+    photos = _sample_photos()
+    real = _to_net(photos)
+    same = keras.ops.convert_to_numpy(perceptual_loss(stylizer_net, real, real.copy()))
+    np.testing.assert_array_equal(same, [0.0, 0.0])
+    losses = []
+    for radius in (0.5, 1, 2, 4):
+        blurred = _to_net([p.filter(ImageFilter.GaussianBlur(radius)) for p in photos])
+        losses.append(keras.ops.convert_to_numpy(perceptual_loss(stylizer_net, real, blurred)))
+    losses = np.array(losses)  # (radius, photo)
+    assert (losses[0] > 0).all()
+    assert (np.diff(losses, axis=0) > 0).all(), losses  # each photo's loss, radius by radius
+
+
+def test_stylizer_features_are_frozen_and_multi_scale(stylizer_net):
+    assert not stylizer_net.trainable_weights and stylizer_net.weights
+    maps = stylizer_net(np.zeros((1, 64, 64, 3), "float32"))
+    assert [tuple(m.shape) for m in maps] == [
+        (1, 32, 32, 16), (1, 16, 16, 24), (1, 8, 8, 32), (1, 4, 4, 96)
+    ]
+
+
+def test_the_stylizer_loss_reaches_the_generator(stylizer_weights):
+    """A tiny CycleGAN with `perceptual_network = "stylizer"`: the loss's gradient is
+    nonzero on gen_G's weights, and a training step logs it."""
+    from conftest import tiny_cyclegan
+    from painter.train.cyclegan import build_cyclegan, compile_cyclegan
+
+    config = tiny_cyclegan(perceptual_weight=1.0, perceptual_network="stylizer")
+    model = build_cyclegan(config)
+    real = _to_net(_sample_photos(size=32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(
+            perceptual_loss(model.perceptual_features, real, model.gen_G(real, training=True))
+        )
+    gradients = tape.gradient(loss, model.gen_G.trainable_variables)
+    kernels = [g for g, v in zip(gradients, model.gen_G.trainable_variables) if "kernel" in v.path]
+    assert kernels and all(g is not None and np.abs(g.numpy()).sum() > 0 for g in kernels)
+    compile_cyclegan(model, config, steps_per_epoch=1, jit_compile=False)
+    logs = model.train_step((tf.constant(real), tf.constant(real[::-1])))  # eager: no tracing
+    assert float(logs["perceptual_loss"]) > 0
+
+
+def test_missing_stylizer_weights_are_the_one_weights_not_found_error(empty_cache):
+    from painter.models.perceptual import perceptual_features
+
+    with pytest.raises(WeightsError) as error:
+        perceptual_features("stylizer")
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith('perceptual_network = "stylizer": stylizer weights not found at ')
+    assert str(empty_cache) in message and "painter weights fetch stylizer" in message

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from painter.families.stages import parse_stages
 from painter.families.translation import TranslationConfig, TranslationFamily
 
 
@@ -29,12 +30,13 @@ class CycleGANConfig(TranslationConfig):
     # losses
     cycle_weight: float = 10.0  # λ
     identity_weight: float = 0.5  # × λ
-    perceptual_weight: float = 0.0  # VGG19 features; 0 disables
-    # the learning rate's decay over the last `decay_epochs`: "linear" (Zhu et al.),
-    # "cosine", or "constant" (none)
-    decay: str = "linear"
-    # the generator's exponential moving average (painter.train.ema), e.g. 0.999; 0: none
-    ema_decay: float = 0.0
+    perceptual_weight: float = 0.0  # of the perceptual loss on the cycle; 0 disables
+    # its feature network: "vgg19" (ImageNet weights, which you provide) or "stylizer" (the
+    # pretrained stylizer's MobileNet-v2 encoder; `painter weights fetch stylizer`)
+    perceptual_network: str = "vgg19"
+    # training in stages (`parse_stages`): () trains all four networks throughout; else
+    # e.g. ({train = "G,D_Y", epochs = 2}, {train = "F,D_X", epochs = 2}, {train = "all"})
+    stages: tuple = ()
 
 
 class CycleGANFamily(TranslationFamily):
@@ -47,6 +49,15 @@ class CycleGANFamily(TranslationFamily):
     )
     summary_fields = ("generator",)
     reverse_network = "gen_F"
+
+    def choices(self) -> dict[str, tuple]:
+        from painter.models.perceptual import PERCEPTUAL_NETWORKS
+
+        return {**super().choices(), "perceptual_network": tuple(PERCEPTUAL_NETWORKS)}
+
+    def check(self, config) -> None:
+        super().check(config)
+        parse_stages(config.stages)
 
     def build(self, config):
         from painter.train.cyclegan import build_cyclegan

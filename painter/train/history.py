@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # Columns that are not losses: bookkeeping, MiFID tracking (mifid, fid and lr get panels
 # of their own), the epochs a time budget plans.
 NOT_LOSSES = frozenset({"epoch", "step", "steps", "seconds", "lr", "mifid", "fid", "distance",
-                        "track_seconds", "planned_epochs"})
+                        "track_seconds", "planned_epochs", "stage"})
 # One colour per series of a panel, in this order (matplotlib's tab10, red second so that
 # G and F, the two generators, differ at a glance).
 PALETTE = (
@@ -189,12 +189,15 @@ class Chart:
         title: the panel's heading.
         series: name → (epochs, values), finite numbers only (`History.finite`).
         mark_min: ring each series' lowest point and label it (MiFID: lower is better).
+        marks: (epoch, label) of each vertical line drawn across the panel: where a
+            staged run's next stage begins, after that epoch (`stage_marks`).
     """
 
     key: str
     title: str
     series: dict[str, tuple[Sequence[float], Sequence[float]]]
     mark_min: bool = False
+    marks: tuple[tuple[float, str], ...] = ()
 
 
 def loss_groups(history: History) -> tuple[list[str], list[str], list[str]]:
@@ -218,9 +221,26 @@ def loss_groups(history: History) -> tuple[list[str], list[str], list[str]]:
     return generator, terms, discriminator
 
 
+def stage_marks(history: History) -> tuple[tuple[float, str], ...]:
+    """(epoch, "stage N") after each epoch where a staged run's stage changes (its
+    "stage" column, `painter.train.cyclegan`); () for a run without stages."""
+    epochs, stages = history.finite("stage")
+    return tuple(
+        (epochs[i - 1], f"stage {format_epoch(stages[i])}")
+        for i in range(1, len(stages)) if stages[i] != stages[i - 1]
+    )
+
+
 def history_charts(history: History) -> list[Chart]:
     """The panels of a history: generator and discriminator losses (always, empty at
-    first), the cycle/identity terms, MiFID and FID when tracked, the learning rate."""
+    first), the cycle/identity terms, MiFID and FID when tracked, the learning rate;
+    each marks where a staged run's stages begin (`stage_marks`)."""
+    charts = _charts(history)
+    marks = stage_marks(history)
+    return [dataclasses.replace(chart, marks=marks) for chart in charts] if marks else charts
+
+
+def _charts(history: History) -> list[Chart]:
     generator, terms, discriminator = loss_groups(history)
     # G and F are CycleGAN's two generators; the names say which way each translates.
     two_way = {"G_loss", "F_loss"} <= set(generator)
@@ -337,6 +357,10 @@ def _draw_chart(ax, chart: Chart) -> None:
                         (xs[best], ys[best]), xytext=(0, 9), textcoords="offset points",
                         ha="right" if edge > 0.75 else "left" if edge < 0.25 else "center",
                         fontweight="bold", color="#4a5263")
+    for epoch, label in chart.marks:
+        ax.axvline(epoch, color="#8a92a3", linestyle="--", linewidth=1, label="_stage")
+        ax.text(epoch, 1.0, f" {label}", transform=ax.get_xaxis_transform(), ha="left",
+                va="top", color="#4a5263", fontsize="small")
     low, high = min(xs_all), max(xs_all)
     if low == high:  # one epoch: centre it rather than zoom onto nothing
         ax.set_xlim(low - 1, high + 1)
