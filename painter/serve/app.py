@@ -106,7 +106,8 @@ def create_app(served: ServedModel, worker: ModelWorker, limits: Limits = Limits
         response = e.get_response()
         message = f"{e.name}: {e.description}"
         if e.code == 405 and getattr(e, "valid_methods", None):
-            message = f"{request.method} {request.path}: not allowed (use {', '.join(e.valid_methods)})"
+            allowed = [m for m in e.valid_methods if m not in ("HEAD", "OPTIONS")]
+            message = f"{request.method} {request.path}: not allowed (use {', '.join(allowed)})"
         elif e.code == 413:
             message = (f"the request is over the limit of {limits.max_bytes:,} bytes "
                        f"({limits.max_bytes / 2**20:g} MiB) an upload may have")

@@ -99,7 +99,9 @@ def decode_upload(data: bytes, name: str, limits: Limits = Limits()) -> np.ndarr
             orientation = header.getexif().get(0x0112, 1)
     except Image.DecompressionBombError as e:
         raise UploadError(f"{name}: a decompression bomb ({e})", 413) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except UnidentifiedImageError:
+        raise UploadError(f"{name}: not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise UploadError(f"{name}: not an image Pillow can read ({e})") from None
     if max_pixels and width * height > max_pixels:
         raise UploadError(f"{name}: a decompression bomb ({width}×{height} = "
