@@ -198,3 +198,28 @@ def test_the_loss_curves_mark_where_each_stage_begins():
     figure = history_figure(charts)
     texts = {t.get_text().strip() for ax in figure.axes for t in ax.texts}
     assert {"stage 2", "stage 3"} <= texts
+
+
+def test_a_time_budget_fits_each_schedule_in_its_own_steps(tmp_path):
+    """A budget that ends a staged run at epoch 3 ends every rate there, F's and D_X's
+    too, whose optimizers stood idle in stage 1 and so counted fewer steps."""
+    import tensorflow as tf
+
+    from painter.train.cyclegan import build_cyclegan, compile_cyclegan
+    from painter.train.schedules import learning_rate_at
+    from painter.train.state import TrainingRun
+
+    config = tiny_cyclegan(stages=STAGES[:1] + ({"train": "all"},), epochs=4, decay_epochs=2,
+                           steps_per_epoch=2)
+    model = build_cyclegan(config)
+    compile_cyclegan(model, config, steps_per_epoch=2, jit_compile=False)
+    for name, steps in {"gen_G": 4, "disc_Y": 4, "gen_F": 2, "disc_X": 2}.items():
+        model.optimizers[name].iterations.assign(steps)  # after epoch 2
+    run = TrainingRun(tmp_path, config, model, tf.distribute.get_strategy(), print, None)
+    run.epoch, run.planned_epochs = 2, 3
+    assert run.global_step == 4
+    run._fit_schedules(run.global_step)
+    for name, optimizer in model.optimizers.items():  # one epoch (2 steps) left for each
+        own = int(optimizer.iterations.numpy())
+        assert learning_rate_at(optimizer, own + 1) > 0, name
+        assert learning_rate_at(optimizer, own + 2) == 0, name

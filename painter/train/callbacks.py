@@ -112,7 +112,9 @@ class StepRecorder(RunCallback):
             "epoch": run.epoch,
             "step": run.global_step,
             "seconds": round(run.epoch_end_started - self._epoch_started, 3),
-            "lr": learning_rate_at(first_optimizer, max(run.global_step - 1, 0)),
+            # its last step's, counted in its own steps (a staged run leaves it idle in some)
+            "lr": learning_rate_at(first_optimizer,
+                                   max(int(first_optimizer.iterations.numpy()) - 1, 0)),
             **run.epoch_metrics,
         }
 

@@ -157,7 +157,7 @@ class TrainingRun:
         step = self.global_step
         cut_short = (
             self.planned_epochs <= self.epoch < self.config.epochs
-            and any(s.rate_at(step) > 0 for s in schedules.values())
+            and any(s.rate_at(self._optimizer_step(n)) > 0 for n, s in schedules.items())
         )
         if cut_short:
             self.planned_epochs = self.config.epochs
@@ -176,8 +176,14 @@ class TrainingRun:
         decay_fraction = min(max(decay_epochs, 0), epochs) / epochs
         steps = self.config.steps_per_epoch
         end_step = step + (self.planned_epochs - self.epoch) * steps - self.step_in_epoch
-        for schedule in decaying_schedules(self.model.optimizers).values():
-            schedule.fit_end(end_step, decay_fraction, step)
+        for name, schedule in decaying_schedules(self.model.optimizers).items():
+            # Each schedule counts its optimizer's steps, fewer than the run's where a
+            # staged run left it idle (exact when it trains in every step left).
+            own = self._optimizer_step(name)
+            schedule.fit_end(end_step - step + own, decay_fraction, own)
+
+    def _optimizer_step(self, name: str) -> int:
+        return int(self.model.optimizers[name].iterations.numpy())
 
     def fit_to_budget(self) -> None:
         """At an epoch's end under a time budget: plans the epochs that still fit (at most
@@ -194,7 +200,7 @@ class TrainingRun:
         if projected < self.planned_epochs:
             planned = projected  # shrinks as soon as the plan no longer fits
         elif projected >= self.planned_epochs + 2 and not any(
-            s.rate_at(step) <= 0 for s in schedules.values()
+            s.rate_at(self._optimizer_step(n)) <= 0 for n, s in schedules.items()
         ):
             # Grows only by a clear margin, keeping one epoch spare, so that the noise of
             # the estimates does not move the schedule back and forth (and not once the
