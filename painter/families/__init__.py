@@ -13,7 +13,7 @@ the Kaggle kernel and the benchmarks ask it. A new family is a module beside the
 from __future__ import annotations
 
 from painter.errors import ConfigError
-from painter.families import cyclegan, noise_gan
+from painter.families import cut, cyclegan, noise_gan
 from painter.families.base import Family
 
 FAMILIES: dict[str, Family] = {
@@ -21,6 +21,7 @@ FAMILIES: dict[str, Family] = {
     for family in (
         cyclegan.FAMILY,
         noise_gan.FAMILY,
+        cut.FAMILY,
     )
 }
 

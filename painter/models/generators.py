@@ -542,6 +542,42 @@ def unet_generator(config: CycleGANConfig, name: str = "gen_G") -> keras.Model:
     return _build(config, name, _unet_network)
 
 
+def encoder_layer_names(generator: keras.Model) -> list[str]:
+    """The layers of a ResNet generator whose outputs CUT's PatchNCE loss compares: the
+    reflection-padded input, the two down-sampling convs, the first residual block and
+    the middle one (block (N + 1) // 2 of N).
+
+    These are Park et al.'s layers 0, 4, 8, 12 and 16 of their ResNet-9 generator: its
+    padded input, two down-sampling convs (before norm), resnet blocks 1 and 5. With
+    fewer blocks the middle block keeps the last feature halfway into the bottleneck;
+    a layer named twice (one block) is taken once. With `residual_scale` they are the
+    network's features at its working size.
+    """
+    name = generator.name
+    blocks = 0
+    while any(layer.name == f"{name}_res{blocks + 1}_add" for layer in generator.layers):
+        blocks += 1
+    names = [f"{name}_stem_pad", f"{name}_down1_conv", f"{name}_down2_conv"]
+    for block in (1, (blocks + 1) // 2):
+        if block and f"{name}_res{block}_add" not in names:
+            names.append(f"{name}_res{block}_add")
+    missing = [n for n in names if n not in {layer.name for layer in generator.layers}]
+    if missing:
+        raise ValueError(
+            "Encoder features need the ResNet generator (painter.models.generators."
+            f"resnet_generator). Received: {generator.name!r}, which has no layer {missing[0]!r}"
+        )
+    return names
+
+
+def encoder_features(generator: keras.Model) -> keras.Model:
+    """A model from the generator's input to its encoder features
+    (`encoder_layer_names`), sharing the generator's layers and weights: its gradients
+    are the generator's. The features are in the compute dtype, (batch, h, w, c) each."""
+    outputs = [generator.get_layer(n).output for n in encoder_layer_names(generator)]
+    return keras.Model(generator.input, outputs, name=f"{generator.name}_encoder")
+
+
 GENERATORS: dict[str, Callable[..., keras.Model]] = {
     "resnet": resnet_generator,
     "unet": unet_generator,

@@ -1,0 +1,206 @@
+"""CUT and FastCUT: the PatchNCE loss against a direct computation, its negatives kept
+within each image, one step on 2 replicas equal to one on 1, the authors' parameter
+counts, and the family through `painter train`, resume, generate, report and the Kaggle
+bundle."""
+
+from __future__ import annotations
+
+import math
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from painter.families.cut import CUTConfig
+from painter.models.patchnce import gather_patches, patch_nce_loss, sample_positions
+
+TAU = 0.07
+
+# The smallest CUT with every kind of layer, without randomness that differs between
+# replicas (DiffAugment) and without XLA.
+TINY = dict(image_size=32, gen_filters=4, residual_blocks=2, disc_filters=4, disc_layers=2,
+            batch_size=2, epochs=1, decay_epochs=0, augment=False, jit_compile=False,
+            sample_images=2, keep_checkpoints=1, nce_patches=16, head_units=8)
+FASTCUT = dict(lambda_nce=10.0, nce_identity=False, flip_equivariance=True)
+
+
+def tiny_cut(**overrides) -> CUTConfig:
+    return CUTConfig(**{**TINY, **overrides})
+
+
+def unit_vectors(shape, seed):
+    x = np.random.default_rng(seed).normal(size=shape)
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype("float32")
+
+
+def numpy_patch_nce(query, key, tau=TAU):
+    """The authors' PatchNCELoss for one image per batch entry, written out: for patch
+    i, logits [q_i·k_i, q_i·k_j for j ≠ i, and −10 in place of j = i] / τ, cross-entropy
+    against the first; mean over the patches."""
+    losses = []
+    for q, k in zip(query.astype("float64"), key.astype("float64")):
+        per_patch = []
+        for i in range(len(q)):
+            negatives = [q[i] @ k[j] if j != i else -10.0 for j in range(len(k))]
+            logits = np.array([q[i] @ k[i]] + negatives) / tau
+            per_patch.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[0])
+        losses.append(np.mean(per_patch))
+    return np.array(losses)
+
+
+# ---- the loss ------------------------------------------------------------------------
+
+
+def test_patch_nce_equals_a_direct_computation():
+    query, key = unit_vectors((2, 6, 5), 0), unit_vectors((2, 6, 5), 1)
+    ours = keras.ops.convert_to_numpy(patch_nce_loss(query, key, TAU))
+    np.testing.assert_allclose(ours, numpy_patch_nce(query, key), rtol=1e-5)
+
+
+def test_random_features_score_about_log_256_and_matching_ones_near_zero():
+    # 256 patches of 256-wide unit vectors: every logit q·k/τ has mean 0 and variance
+    # σ² = 1/(256 τ²), so the loss is log(256) + σ²/2 (the log of a sum of 256 log-normals).
+    query, key = unit_vectors((4, 256, 256), 2), unit_vectors((4, 256, 256), 3)
+    random_loss = keras.ops.convert_to_numpy(patch_nce_loss(query, key, TAU))
+    sigma2 = 1.0 / (256 * TAU**2)
+    assert random_loss.mean() == pytest.approx(math.log(256) + sigma2 / 2, abs=0.1)
+    assert abs(random_loss - math.log(256)).max() < 0.6
+    matched = keras.ops.convert_to_numpy(patch_nce_loss(key, key, TAU))
+    assert matched.max() < 0.01 < random_loss.min()
+
+
+def test_the_negatives_never_come_from_another_image():
+    query, key = unit_vectors((2, 32, 8), 4), unit_vectors((2, 32, 8), 5)
+    swapped_q, swapped_k = query.copy(), key.copy()
+    swapped_q[1], swapped_k[1] = unit_vectors((32, 8), 6), unit_vectors((32, 8), 7)
+    before = keras.ops.convert_to_numpy(patch_nce_loss(query, key))
+    after = keras.ops.convert_to_numpy(patch_nce_loss(swapped_q, swapped_k))
+    assert after[0] == before[0] and abs(after[1] - before[1]) > 1e-3
+
+
+def test_the_key_side_carries_no_gradient():
+    query, key = tf.Variable(unit_vectors((1, 8, 4), 8)), tf.Variable(unit_vectors((1, 8, 4), 9))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(patch_nce_loss(query, key))
+    grad_q, grad_k = tape.gradient(loss, [query, key])
+    assert grad_k is None and float(tf.reduce_max(tf.abs(grad_q))) > 0
+
+
+def test_patches_are_sampled_at_the_same_places_of_every_image_and_feature():
+    features = [np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)]
+    positions = sample_positions(features, 5, keras.random.SeedGenerator(0))
+    where = keras.ops.convert_to_numpy(positions[0])
+    assert len(set(where.tolist())) == 5 and where.max() < 16  # distinct places
+    patches = keras.ops.convert_to_numpy(gather_patches(features, positions)[0])
+    flat = features[0].reshape(2, 16, 3)
+    np.testing.assert_array_equal(patches, flat[:, where])  # one set for the batch
+    # More than there are: every place once.
+    assert sorted(keras.ops.convert_to_numpy(
+        sample_positions(features, 99, keras.random.SeedGenerator(1))[0]).tolist()) == list(range(16))
+
+
+def test_one_image_of_a_cut_batch_does_not_change_the_others_nce():
+    from painter.train.cut import build_cut
+
+    model = build_cut(tiny_cut())
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    other = x.copy()
+    other[1] = rng.uniform(-1, 1, (32, 32, 3))
+    state = model.patch_seed.state.numpy()
+    losses = []
+    for photos in (x, other):
+        model.patch_seed.state.assign(state)  # the same patch positions
+        keys = model.encoder(photos)
+        queries = model.encoder(model.gen_G(photos))
+        losses.append(keras.ops.convert_to_numpy(model._patch_nce(keys, queries)))
+    assert losses[0][0] == pytest.approx(losses[1][0], abs=1e-6)
+    assert abs(losses[0][1] - losses[1][1]) > 1e-4
+
+
+# ---- the model -------------------------------------------------------------------------
+
+
+def _sgd_cut(config, strategy, weights=None):
+    """The real CUT compiled eagerly with SGD (Adam's first step, ≈ lr·sign(g), would
+    hide a loss reduced over the wrong batch)."""
+    from painter.train.cut import build_cut
+
+    with strategy.scope():
+        model = build_cut(config)
+        if weights is not None:
+            for name, network in model.networks.items():
+                network.set_weights(weights[name])
+        model.compile(*(keras.optimizers.SGD(0.01) for _ in range(3)), loss="lsgan",
+                      run_eagerly=True)
+    return model
+
+
+@pytest.mark.parametrize("mode", [{}, FASTCUT], ids=["cut", "fastcut"])
+def test_a_step_on_two_replicas_equals_one_replica(mode):
+    from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
+
+    config = tiny_cut(image_size=16, disc_layers=1, batch_size=4, **mode)
+    rng = np.random.default_rng(0)
+    batch = tuple(rng.uniform(-1, 1, (4, 16, 16, 3)).astype("float32") for _ in range(2))
+    single, mirrored = pick_strategy("cpu"), mirrored_strategy(logical_cpus())
+    assert mirrored.num_replicas_in_sync == 2
+    one = _sgd_cut(config, single)
+    initial = {name: net.get_weights() for name, net in one.networks.items()}
+    two = _sgd_cut(config, mirrored, weights=initial)
+    logs = []
+    for model, strategy in ((one, single), (two, mirrored)):
+        model.make_train_function()
+        dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+        logs.append({k: float(v) for k, v in model.train_function(iter(dataset)).items()})
+    assert logs[0].keys() == logs[1].keys() and "nce_loss" in logs[0]
+    assert logs[1] == pytest.approx(logs[0], abs=1e-5)
+    for name in one.networks:
+        moved = 0.0
+        for before, a, b in zip(initial[name], one.networks[name].get_weights(),
+                                two.networks[name].get_weights()):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5, err_msg=name)
+            moved = max(moved, float(np.abs(a - before).max()))
+        assert moved > 1e-4, name  # the step moved every network, the head included
+
+
+@pytest.mark.slow
+def test_parameter_counts_are_the_authors():
+    """The authors print G 11.378 M, D 2.765 M and F (the head) 0.560 M for CUT with
+    ngf = ndf = 64; their instance norm has no affine parameters (tests/
+    test_models_shapes.py counts ours)."""
+    from painter.train.cut import build_cut
+
+    model = build_cut(CUTConfig())
+    norms = lambda m: sum(l.count_params() for l in m.layers  # noqa: E731
+                          if isinstance(l, keras.layers.GroupNormalization))
+    assert model.gen_G.count_params() - norms(model.gen_G) == 11_378_179
+    assert model.disc_Y.count_params() - norms(model.disc_Y) == 2_764_737
+    # Widths 3, 128, 256, 256, 256: Σ (C·256 + 256) + (256·256 + 256).
+    assert [int(t.shape[-1]) for t in model.encoder.outputs] == [3, 128, 256, 256, 256]
+    assert model.head.count_params() == 560_384
+    from painter.models.generators import encoder_layer_names
+
+    # The authors' layers 0, 4, 8, 12, 16: padded input, two down convs, blocks 1 and 5.
+    assert encoder_layer_names(model.gen_G) == [
+        "gen_G_stem_pad", "gen_G_down1_conv", "gen_G_down2_conv", "gen_G_res1_add",
+        "gen_G_res5_add"]
+
+
+def test_configs_load_and_cut_needs_the_resnet_generator(tmp_path):
+    from painter.config import load_config
+    from painter.errors import ConfigError
+
+    cut, fast = load_config("cut"), load_config("fastcut")
+    assert (cut.lambda_nce, cut.nce_identity, cut.flip_equivariance) == (1.0, True, False)
+    assert (fast.lambda_nce, fast.nce_identity, fast.flip_equivariance) == (10.0, False, True)
+    proof = load_config("cpu_proof_cut")
+    assert (proof.output, proof.residual_scale, proof.tone_curve, proof.color_transfer,
+            proof.disc_norm, proof.track_mifid, proof.score_photos) == (
+        "residual", 64, 16, "lab", "none", True, 500)
+    with pytest.raises(ConfigError, match="generator"):
+        load_config("cut", generator="unet")
+    with pytest.raises(ConfigError, match="nce_temperature"):
+        load_config("cut", nce_temperature=0.0)
