@@ -106,7 +106,8 @@ def _gated(painter):
 
 def test_the_model_its_page_and_health(client, tiny_run):
     model = client.get("/api/model").get_json()
-    assert model["name"] == tiny_run.name and model["family"] == "cyclegan"
+    assert model["name"] == f"{tiny_run.parent.name}/{tiny_run.name}"
+    assert model["family"] == "cyclegan"
     assert model["kind"] == "photos" and model["mifid"] is None
     assert model["checkpoint"].startswith("step_00000001, epoch 1")
     assert [d["route"] for d in model["directions"]] == [FORWARD, REVERSE]
@@ -116,7 +117,7 @@ def test_the_model_its_page_and_health(client, tiny_run):
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     html = page.get_data(as_text=True)
-    assert f"<h1>{tiny_run.name}</h1>" in html and "not tracked" in html
+    assert f"<h1>{model['name']}</h1>" in html and "not tracked" in html
     assert "{{" not in html
     for asset in ("/static/app.js", "/static/style.css"):
         assert asset in html and client.get(asset).status_code == 200

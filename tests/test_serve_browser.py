@@ -110,7 +110,7 @@ def test_two_photos_painted_in_chromium_and_downloaded(live_server, tmp_path):
                 assert np.abs(painting.astype(int) - _jpeg(photo.read_bytes())).mean() > 2
 
             if os.environ.get("PAINTER_SERVE_SCREENSHOT"):
-                page.screenshot(path=os.environ["PAINTER_SERVE_SCREENSHOT"])
+                page.screenshot(path=os.environ["PAINTER_SERVE_SCREENSHOT"], full_page=True)
 
             with page.expect_download() as download:
                 page.click("#zip")

@@ -36,7 +36,7 @@ class ServedModel:
     """A loaded model, ready for the worker.
 
     Attributes:
-        name: what the page calls it (the run directory's name, or "stylizer").
+        name: what the page calls it (the run directory's parent/name, or "stylizer").
         family: its family's name ("stylizer" for the pretrained stylizer).
         checkpoint: which checkpoint ("best, epoch 3, step 240"), "" for the stylizer.
         mifid: the MiFID tracked for that checkpoint, None when none was.
@@ -152,7 +152,9 @@ def load_served_model(model: str | os.PathLike, checkpoint: str | None = None, *
     mifid = found.metrics.get("mifid")
     where = f"{found.name}, epoch {found.epoch}, step {found.global_step}"
     log(f"{run_dir}: {config.family} checkpoint {where}")
-    common = dict(name=run_dir.resolve().name, family=config.family, checkpoint=where,
+    # The folder and its parent: a run is often just "run" (the demo's) or its config's name.
+    name = "/".join(run_dir.resolve().parts[-2:])
+    common = dict(name=name, family=config.family, checkpoint=where,
                   mifid=None if mifid is None else float(mifid), image_size=config.image_size)
     if not family.takes_photos:
         return ServedModel(painters={SAMPLE: latent_sampler(generator)},
