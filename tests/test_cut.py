@@ -204,3 +204,84 @@ def test_configs_load_and_cut_needs_the_resnet_generator(tmp_path):
         load_config("cut", generator="unet")
     with pytest.raises(ConfigError, match="nce_temperature"):
         load_config("cut", nce_temperature=0.0)
+
+
+# ---- the family through a run ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cut_run(tmp_path_factory, sample_dir):
+    """A tiny CUT run of 2 steps on the embedded sample, resumed for 2 more, keeping a
+    moving average of gen_G (read-only)."""
+    from painter.train.run import train
+
+    out = tmp_path_factory.mktemp("cut") / "run"
+    config = tiny_cut(epochs=2, ema_decay=0.5)
+    train(config, data=sample_dir, out=out, epochs=1, steps_per_epoch=2, log=None, progress=False)
+    resumed = train(config, data=sample_dir, out=out, epochs=2, steps_per_epoch=2, resume=True,
+                    log=None, progress=False)
+    return out, resumed
+
+
+@pytest.mark.slow
+def test_a_cut_run_resumes_with_its_three_networks_and_optimizers(cut_run):
+    from painter.train.checkpoints import find_checkpoint
+    from painter.train.history import read_history
+
+    run_dir, result = cut_run
+    assert result.resumed_from is not None and result.resumed_from.name == "step_00000002"
+    assert result.global_step == 4 and result.epochs_completed == 2
+    # The head's optimizer went on from its saved state: 4 steps in all, like the others.
+    assert {name: int(o.iterations) for name, o in result.model.optimizers.items()} == {
+        "gen_G": 4, "disc_Y": 4, "head": 4}
+    last = find_checkpoint(run_dir)
+    assert {p.name for p in last.path.glob("*.weights.h5")} >= {
+        "gen_G.weights.h5", "gen_G.ema.weights.h5", "disc_Y.weights.h5", "head.weights.h5"}
+    history = read_history(run_dir / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(math.isfinite(row["nce_loss"]) and row["nce_loss"] > 0 for row in history)
+    assert "nce_identity_loss" in history[-1]
+
+
+@pytest.mark.slow
+def test_a_cut_run_generates_and_reports(cut_run, sample_dir, tmp_path, run_cli):
+    from painter import inference
+    from painter.submit import generate as gen
+    from painter.train.checkpoints import load_generator
+
+    from painter.families import family_of
+
+    run_dir, result = cut_run
+    config, generator = load_generator(run_dir, "last")
+    assert config.family == "cut"
+    photos = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    # The moving average of gen_G, as tracking and the sample grids drew with.
+    expected = family_of(config).output_generator(result.model)
+    assert expected is not result.model.gen_G
+    np.testing.assert_allclose(generator(photos), expected(photos), atol=1e-6)
+    out = tmp_path / "images.zip"
+    written = gen.write_submission(
+        out, gen.photo_inputs(gen.read_photos((str(sample_dir), "photo"))), 40,
+        inference.photo_translator(generator, config.image_size), batch=16)
+    with zipfile.ZipFile(out) as archive:
+        assert written.count == len(archive.namelist()) == 40
+    code, stdout, err = run_cli("report", run_dir, "--out", tmp_path / "report.html")
+    assert code == 0, err
+    page = (tmp_path / "report.html").read_text()
+    assert "cut" in page and "nce_loss" in page
+
+
+def test_kaggle_bundle_of_cut(tmp_path):
+    from painter.kaggle import bundle as kbundle
+
+    wheel = tmp_path / "painter-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("painter/__init__.py", "")
+    result = kbundle.build_bundle(tmp_path / "bundle", config="cut", username="a", wheel=wheel,
+                                  log=lambda m: None)
+    assert (result.dataset / "configs" / "cut.toml").is_file()
+    assert (result.dataset / "configs" / "fastcut.toml").is_file()
+    assert 'CONFIG = "cut"\n' in (result.kernel / "painter_kernel.py").read_text()
+    # Its generator is CycleGAN's gen_G: the same zip estimate.
+    assert kbundle.generator_gflops(CUTConfig()) == pytest.approx(
+        kbundle.generator_gflops(__import__("painter.config").config.load_config("cyclegan")))
