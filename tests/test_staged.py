@@ -198,6 +198,10 @@ def test_the_loss_curves_mark_where_each_stage_begins():
     figure = history_figure(charts)
     texts = {t.get_text().strip() for ax in figure.axes for t in ax.texts}
     assert {"stage 2", "stage 3"} <= texts
+    # A loss's line breaks where a stage begins: a one-way G_loss is another sum of terms.
+    lines = {line.get_label(): line for line in figure.axes[0].lines}
+    g_loss = lines["G_loss"].get_ydata()
+    assert np.isnan(g_loss).sum() == 1 and list(g_loss[~np.isnan(g_loss)]) == [1.0, 0.5]
 
 
 def test_a_time_budget_fits_each_schedule_in_its_own_steps(tmp_path):

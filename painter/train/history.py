@@ -35,6 +35,9 @@ PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
     "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22",
 )
+# Panels whose losses change meaning with a staged run's stage (a one-way stage's G_loss has
+# no cycle term, its identity_loss one direction's): their lines break where a stage begins.
+STAGED_PANELS = frozenset({"generator", "discriminator", "terms"})
 # Beyond this many points per series the dots hide the line.
 MAX_DOTS = 60
 
@@ -343,7 +346,9 @@ def _draw_chart(ax, chart: Chart) -> None:
         return
     for index, (name, (xs, ys)) in enumerate(chart.series.items()):
         color = PALETTE[index % len(PALETTE)]
-        ax.plot(xs, ys, color=color, linewidth=1.6, label=name,
+        line_xs, line_ys = (_break_at(xs, ys, chart.marks) if chart.key in STAGED_PANELS
+                            else (xs, ys))
+        ax.plot(line_xs, line_ys, color=color, linewidth=1.6, label=name,
                 marker="o" if len(xs) <= MAX_DOTS else None, markersize=3)
         if chart.mark_min and ys:
             best = min(range(len(ys)), key=ys.__getitem__)
@@ -372,6 +377,18 @@ def _draw_chart(ax, chart: Chart) -> None:
     ax.margins(y=0.15 if chart.mark_min else 0.08)  # room for the best point's label
     if len(chart.series) > 1:
         ax.legend(loc="upper right")
+
+
+def _break_at(xs, ys, marks) -> tuple[list, list]:
+    """The points with a gap (NaN) wherever a mark falls between two of them."""
+    out_xs, out_ys = [], []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if i and any(xs[i - 1] <= epoch < x for epoch, _ in marks):
+            out_xs.append(xs[i - 1])
+            out_ys.append(math.nan)
+        out_xs.append(x)
+        out_ys.append(y)
+    return out_xs, out_ys
 
 
 def plot_history(
