@@ -13,6 +13,9 @@ painting. A 503 (queue full) is counted and retried after its Retry-After. Then:
                     sample photos, batches of --batch, no HTTP, no JPEG): the goal ≥ 0.8.
                     Bare is measured before and after the load and averaged, as the
                     machine's load may drift.
+  model busy        the share of the load's wall time the worker spent in model calls
+                    (/healthz), and its images/s inside them: the same ratio seen from
+                    inside the server, under the same load as the requests.
 
     .venv/bin/python scripts/bench_serve.py MODEL [--clients 16] [--duration 60]
         [--batch 16] [--queue 32] [--bare-seconds 20] [--json]
@@ -179,6 +182,10 @@ def main() -> None:
     batches = {int(k): v - warm["batches"].get(k, 0) for k, v in worker["batches"].items()}
     batches = {k: v for k, v in sorted(batches.items()) if v}
     calls = sum(batches.values())
+    # The worker's own view over the same minute: how busy the model was, and its images/s
+    # inside model calls (the server's bare rate, under the same load as the requests).
+    model_seconds = worker["model_seconds"] - warm["model_seconds"]
+    model_images = worker["images"] - warm["images"]
     latencies = results["latencies"]
     served_rate = len(latencies) / wall
     summary = {
@@ -192,6 +199,8 @@ def main() -> None:
         "mean_batch": round(sum(k * v for k, v in batches.items()) / calls, 2) if calls else 0,
         "bare_images_per_s": [round(bare_before, 3), round(bare_after, 3)],
         "served_over_bare": round(served_rate / bare, 3) if bare else None,
+        "model_busy": round(model_seconds / wall, 3),
+        "model_images_per_s": round(model_images / model_seconds, 3) if model_seconds else None,
         "cpus": os.cpu_count(), "machine": platform.machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
@@ -203,6 +212,8 @@ def main() -> None:
     print(f"  batches (images: calls): {batches}; mean {summary['mean_batch']}")
     print(f"  bare batched inference: {bare_before:.2f} images/s before, {bare_after:.2f} after")
     print(f"  served / bare: {summary['served_over_bare']} (goal ≥ 0.8)")
+    print(f"  in the server: the model busy {summary['model_busy']:.0%} of the time, "
+          f"{summary['model_images_per_s']} images/s inside model calls")
     if args.json:
         print(json.dumps(summary))
 
