@@ -52,6 +52,15 @@ def test_the_config_decay_picks_the_schedule(decay, at_half):
         {"linear": 0.75, "cosine": (1 + math.cos(math.pi / 4)) / 2, "constant": 1.0}[decay] * 1e-3)
 
 
+def test_an_unknown_decay_is_a_config_error_naming_the_file(tmp_path):
+    from painter.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text('family = "cyclegan"\ndecay = "step"\n')
+    with pytest.raises(ConfigError, match=r"c\.toml.*'decay' must be one of 'constant', 'linear', 'cosine'"):
+        load_config(path)
+
+
 def test_parse_restart(tmp_path):
     run = tmp_path / "a:b"  # a colon inside the path is no checkpoint name
     (run / "checkpoints" / "best").mkdir(parents=True)
