@@ -290,9 +290,9 @@ class CycleGAN(keras.Model):
         """Steps the run has taken. Without stages, gen_G's optimizer's count; with them,
         counted back from all four optimizers (`StagePlan.run_step`), since those of the
         networks a stage leaves alone do not count its steps."""
-        counts = {name: int(self.optimizers[name].iterations.numpy()) for name in OPTIMIZED}
         if self.stage_plan is None:
-            return counts["gen_G"]
+            return int(self.gen_G_optimizer.iterations.numpy())
+        counts = {name: int(self.optimizers[name].iterations.numpy()) for name in OPTIMIZED}
         return self.stage_plan.run_step(counts)
 
     def make_train_function(self, force=False):
