@@ -114,10 +114,12 @@ def restart_toml(record: dict) -> str:
     lines = [f"\n[{RESTART_TABLE}]  # the run this one started from (weights only)"]
     for key, value in record.items():
         if isinstance(value, str):
-            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = repr(value)
+        else:
             raise TypeError(f"restart record values must be str, int or float: {key}={value!r}")
-        lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f"{key} = {value}")
+        lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from painter.errors import TrainingError
 from painter.train.budget import format_duration
+from painter.train.ema import generator_ema
 from painter.train.state import TrainingRun
 
 
@@ -200,7 +201,7 @@ class SampleGrid(RunCallback):
         from painter.viz import save_image_grid
 
         model = self.run.model
-        if getattr(model, "generator_ema", None) is not None:
+        if generator_ema(model) is not None:
             # What the run generates with: its generator's moving average.
             images, cols = self.family.sample_grid(model, self.inputs,
                                                    generator=self.family.output_generator(model))

@@ -44,6 +44,7 @@ import numpy as np
 from painter.errors import CheckpointError, first_line
 from painter.io import atomic_dir
 from painter.rundir import CHECKPOINTS_DIR, load_run_config
+from painter.train.ema import EMA_SUFFIX, generator_ema
 
 MANIFEST = "manifest.json"
 OPTIMIZERS = "optimizers.npz"
@@ -254,7 +255,7 @@ def save_checkpoint(
     }
     if plan:
         manifest["plan"] = plan
-    ema = getattr(model, "generator_ema", None)
+    ema = generator_ema(model)
     if ema is not None:
         from painter.families import family_of
 
@@ -279,8 +280,6 @@ def save_checkpoint(
 
 
 def _ema_file(network: str) -> str:
-    from painter.train.ema import EMA_SUFFIX
-
     return f"{network}{EMA_SUFFIX}.weights.h5"
 
 
@@ -374,7 +373,7 @@ def restore_checkpoint(checkpoint: CheckpointInfo, model, config) -> None:
     manifest = check_compatible(checkpoint, config, model)
     for key, network in model.networks.items():
         _load_file(network, checkpoint.path / manifest["networks"][key]["file"])
-    ema = getattr(model, "generator_ema", None)
+    ema = generator_ema(model)
     if ema is not None:
         entry = manifest.get("ema")
         if entry:

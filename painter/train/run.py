@@ -41,6 +41,7 @@ from painter.rundir import (CONFIG_TOML, DATA_JSON, HISTORY_CSV, LOGS_DIR, RUN_E
                             read_restart, restart_toml)
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
+from painter.train.ema import generator_ema
 from painter.train.heartbeat import Heartbeat
 from painter.train.history import read_history, write_history
 from painter.train.state import TrainingRun
@@ -289,7 +290,7 @@ def _build(plan: RunPlan):
                 model, config, plan.root, tracker=plan.tracker, photos=plan.training_photos,
                 log=plan.log,
             )
-        ema = getattr(model, "generator_ema", None)
+        ema = generator_ema(model)
         if ema is not None:
             ema.reset()  # the average starts from the generator's start
     return model, config, plan.family.sample_inputs(config, plan.root, model)
@@ -317,12 +318,11 @@ def _open_run_dir(plan: RunPlan, config) -> None:
         _clear_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.clear_partial_writes(run_dir)
-    # A resumed restart keeps the record of its parent.
-    parent = (restart_toml(restart_record(plan.restart_from)) if plan.restart_from
-              else restart_toml(read_restart(run_dir)) if plan.resume and read_restart(run_dir)
-              else "")
+    # A restart records its parent; a resumed restart keeps that record.
+    parent = (restart_record(plan.restart_from) if plan.restart_from
+              else read_restart(run_dir) if plan.resume else None)
     with atomic_path(run_dir / CONFIG_TOML, force=True) as temp:
-        temp.write_text(config_to_toml(config) + parent)
+        temp.write_text(config_to_toml(config) + (restart_toml(parent) if parent else ""))
     with atomic_path(run_dir / DATA_JSON, force=True) as temp:
         temp.write_text(json.dumps({"data_root": str(plan.root.resolve())}) + "\n")
     if plan.tracking:

@@ -38,6 +38,7 @@ from painter.metrics.score import RealStatistics, mifid_of, real_statistics
 from painter.pretrained import require_weights
 from painter.rundir import PHOTO_SPLIT_JSON, PhotoSplit, photo_folder, read_split, split_photos
 from painter.train.callbacks import RunCallback
+from painter.train.ema import generator_ema
 
 # Columns a tracked epoch adds to history.csv (and to its checkpoint's metrics); a run
 # with a moving average of its generator adds EMA_COLUMNS too.
@@ -188,7 +189,7 @@ class MiFIDTracker(RunCallback):
             self.best = _best_so_far(run.run_dir)
         started = time.monotonic()
         family = family_of(run.config)
-        ema = getattr(run.model, "generator_ema", None)
+        ema = generator_ema(run.model)
         scores = {"raw": self.score(family.generator(run.model), run.config.image_size)}
         if ema is not None:
             # At the start the average is the generator itself.
