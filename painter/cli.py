@@ -152,16 +152,42 @@ def data_info_command(paths: tuple[str, ...], as_json: bool, image_size: int,
               help="Stored size: images that are not RGB JPEGs of this size are re-encoded.")
 @click.option("--skip-bad", is_flag=True, help="Skip bad entries (listed on stderr).")
 @click.option("--force", is_flag=True, help="Replace existing {prefix}NN-*.tfrec files.")
-def data_to_tfrecord_command(src: str, out_dir: Path, prefix: str, per_file: int,
-                             domain: str | None, image_size: int, skip_bad: bool,
-                             force: bool) -> None:
+@click.option("--paired", is_flag=True,
+              help="SRC is paired data (side-by-side A|B images, or A/ and B/ folders that "
+                   "pair by name): records hold image_name, image_a and image_b.")
+@click.pass_context
+def data_to_tfrecord_command(ctx: click.Context, src: str, out_dir: Path, prefix: str,
+                             per_file: int, domain: str | None, image_size: int,
+                             skip_bad: bool, force: bool, paired: bool) -> None:
     """Write the images of SRC as TFRecords in Kaggle's format.
 
     Files are named {prefix}{index:02d}-{count}.tfrec (photo00-352.tfrec, …); records hold
     image_name (the file stem), image (JPEG bytes) and target (the prefix). RGB JPEGs of
     --size are stored byte for byte; other images are converted to RGB, resized and
     re-encoded as JPEG (quality 95).
+
+    With --paired, each record holds a pair for pix2pix: the two images of a pair from
+    two folders as they are stored, the halves of a side-by-side image as PNGs (lossless).
     """
+    if paired:
+        from click.core import ParameterSource
+
+        from painter.data.paired import write_paired_tfrecords
+        from painter.errors import UsageError
+
+        given = [f"--{name.replace('image_size', 'size').replace('_', '-')}"
+                 for name in ("domain", "image_size", "skip_bad")
+                 if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        if given:
+            raise UsageError(f"{', '.join(given)}: not with --paired (pairs are stored as "
+                             "they are, and a bad pair stops the writing)")
+        result = write_paired_tfrecords(src, out_dir, prefix, per_file=per_file, force=force)
+        files = f"{len(result.files)} file{'s' if len(result.files) != 1 else ''}"
+        click.echo(f"wrote {result.images} pairs to {files} in {out_dir} "
+                   f"({result.reencoded} side-by-side images split)")
+        for path in result.files:
+            click.echo(f"  {path}")
+        return
     from painter.data import resolve_source, write_tfrecords
 
     source = resolve_source(src, domain=domain)

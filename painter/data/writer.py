@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Iterable, Sequence
 
 from painter.data.images import BadEntry, decode_rgb, encode_jpeg
 from painter.data.reader import Report, iter_checked_images
@@ -44,6 +45,86 @@ def existing_tfrecords(out_dir: Path, prefix: str) -> list[Path]:
     if not out_dir.is_dir():
         return []
     return sorted(p for p in out_dir.iterdir() if pattern.fullmatch(p.name))
+
+
+def check_tfrecord_output(out_dir: Path, prefix: str, per_file: int, force: bool) -> list[Path]:
+    """Checks a TFRecord write's options and output; returns the existing files it replaces.
+
+    Raises:
+        UsageError: a bad prefix or per_file, an output that is not a folder, or existing
+            `{prefix}NN-*.tfrec` files without `force`.
+    """
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+        raise UsageError(f"bad prefix {prefix!r}: use letters, digits, _ . -")
+    if not isinstance(per_file, int) or per_file < 1:
+        raise UsageError(f"per_file must be at least 1, got {per_file!r}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} exists and is not a folder")
+    existing = existing_tfrecords(out_dir, prefix)
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(f"{existing[0]} exists{more}; pass --force to replace it")
+    return existing
+
+
+def write_record_files(records: Iterable[bytes], out_dir: Path, prefix: str, per_file: int,
+                       existing: Sequence[Path], nothing: str) -> list[Path]:
+    """Writes serialized records, `per_file` to a file, named as Kaggle's.
+
+    Each file is written under a temporary name; only when all are complete are the
+    `existing` files removed and the new ones renamed into place, so a failure (an
+    exception from `records` included) leaves `out_dir` as it was.
+
+    Raises:
+        DataError: `records` yields nothing (the message is `nothing`).
+    """
+    import tensorflow as tf
+
+    made_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, Path]] = []  # (temporary, final)
+    writer = None
+    temp = None
+    count = total = 0
+
+    def close_file() -> None:
+        nonlocal writer, count
+        writer.close()
+        temp.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the usual mode
+        written.append((temp, out_dir / tfrecord_name(prefix, len(written), count)))
+        writer, count = None, 0
+
+    try:
+        for record in records:
+            if writer is None:
+                fd, name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tfrec.tmp",
+                                            dir=out_dir)
+                os.close(fd)
+                temp = Path(name)
+                writer = tf.io.TFRecordWriter(str(temp))
+            writer.write(record)
+            count += 1
+            total += 1
+            if count == per_file:
+                close_file()
+        if writer is not None:
+            close_file()
+        if total == 0:
+            raise DataError(nothing)
+        for old in existing:
+            old.unlink()
+        for temp_path, final in written:
+            os.replace(temp_path, final)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            written.append((temp, temp))
+        for temp_path, _ in written:
+            temp_path.unlink(missing_ok=True)
+        if made_dir and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    return [final for _, final in written]
 
 
 def write_tfrecords(
@@ -77,72 +158,24 @@ def write_tfrecords(
         UsageError: bad prefix/per_file, an existing output without `force`, a missing source.
         DataError: a bad entry (without `skip_bad`), or no image at all.
     """
-    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-        raise UsageError(f"bad prefix {prefix!r}: use letters, digits, _ . -")
-    if not isinstance(per_file, int) or per_file < 1:
-        raise UsageError(f"per_file must be at least 1, got {per_file!r}")
     if not isinstance(image_size, int) or image_size < 1:
         raise UsageError(f"image size must be at least 1, got {image_size!r}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir} exists and is not a folder")
-    existing = existing_tfrecords(out_dir, prefix)
-    if existing and not force:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise UsageError(f"{existing[0]} exists{more}; pass --force to replace it")
+    existing = check_tfrecord_output(out_dir, prefix, per_file, force)
     source = resolve_source(source)
-
-    import tensorflow as tf
-
     skipped: list[BadEntry] = [] if report is None else report
     start = len(skipped)
-    made_dir = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[tuple[Path, Path]] = []  # (temporary, final)
-    writer = None
-    temp = None
-    count = images = reencoded = 0
+    counts = {"images": 0, "reencoded": 0}
 
-    def close_file() -> None:
-        nonlocal writer, count
-        writer.close()
-        temp.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the usual mode
-        written.append((temp, out_dir / tfrecord_name(prefix, len(written), count)))
-        writer, count = None, 0
-
-    try:
+    def records():
         for image, header in iter_checked_images(source, skip_bad=skip_bad, report=skipped):
             data = image.data
             if not header.is_rgb_jpeg(image_size):
                 data = encode_jpeg(decode_rgb(data, image.origin, image_size))
-                reencoded += 1
-            if writer is None:
-                fd, name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tfrec.tmp",
-                                            dir=out_dir)
-                os.close(fd)
-                temp = Path(name)
-                writer = tf.io.TFRecordWriter(str(temp))
-            writer.write(serialize_record(image.name, data, prefix))
-            count += 1
-            images += 1
-            if count == per_file:
-                close_file()
-        if writer is not None:
-            close_file()
-        if images == 0:
-            raise DataError(f"{source}: no readable images to write")
-        for old in existing:
-            old.unlink()
-        for temp_path, final in written:
-            os.replace(temp_path, final)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-            written.append((temp, temp))
-        for temp_path, _ in written:
-            temp_path.unlink(missing_ok=True)
-        if made_dir and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
-    return WrittenTFRecords([final for _, final in written], images, reencoded,
-                            list(skipped[start:]))
+                counts["reencoded"] += 1
+            counts["images"] += 1
+            yield serialize_record(image.name, data, prefix)
+
+    files = write_record_files(records(), out_dir, prefix, per_file, existing,
+                               f"{source}: no readable images to write")
+    return WrittenTFRecords(files, counts["images"], counts["reencoded"], list(skipped[start:]))

@@ -13,7 +13,7 @@ the Kaggle kernel and the benchmarks ask it. A new family is a module beside the
 from __future__ import annotations
 
 from painter.errors import ConfigError
-from painter.families import cut, cyclegan, noise_gan
+from painter.families import cut, cyclegan, noise_gan, pix2pix
 from painter.families.base import Family
 
 FAMILIES: dict[str, Family] = {
@@ -22,6 +22,7 @@ FAMILIES: dict[str, Family] = {
         cyclegan.FAMILY,
         noise_gan.FAMILY,
         cut.FAMILY,
+        pix2pix.FAMILY,
     )
 }
 

@@ -51,22 +51,28 @@ def patchgan(
     norm: Callable[[str], keras.layers.Layer] | None,
     spectral_norm: bool,
     name: str,
+    channels: int = 3,
+    normed_conv_bias: bool = True,
 ) -> keras.Model:
     """A PatchGAN of `layers` strided 4×4 convs, one stride-1 conv and a 1-filter conv.
 
     Widths are filters·min(2^i, 8). `norm(name)` makes the norm layer after every conv but
     the first and the last (None: no norm). `spectral_norm` wraps every conv, the last one
     included, in `keras.layers.SpectralNormalization`; call the model with
-    `training=True` when training, or the power iteration never runs.
+    `training=True` when training, or the power iteration never runs. `channels` is the
+    input's depth (6 for pix2pix's conditional discriminator, which sees input and output
+    stacked); `normed_conv_bias=False` drops the bias of the convs a norm follows (the
+    norm's offset makes it redundant), as Isola et al.'s code does with batch norm.
     """
 
-    def conv(x, width: int, strides: int, block: str, dtype=None):
+    def conv(x, width: int, strides: int, block: str, dtype=None, use_bias=True):
         # Zero padding of 1 then a valid 4×4 conv, exactly the paper's padding=1.
         x = keras.layers.ZeroPadding2D(1, name=f"{block}_pad")(x)
         layer = keras.layers.Conv2D(
             width,
             4,
             strides=strides,
+            use_bias=use_bias,
             kernel_initializer=conv_init(),
             dtype=dtype,
             name=f"{block}_conv",
@@ -75,13 +81,15 @@ def patchgan(
             layer = keras.layers.SpectralNormalization(layer, dtype=dtype, name=f"{block}_sn")
         return layer(x)
 
-    image = keras.Input((image_size, image_size, 3), name=f"{name}_input")
+    image = keras.Input((image_size, image_size, channels), name=f"{name}_input")
     x = image
     for i in range(layers + 1):
         block = f"{name}_block{i + 1}"
+        normed = i > 0 and norm is not None
         # The last block (stride 1) is C512 for the 70×70 PatchGAN.
-        x = conv(x, filters * min(2**i, 8), 2 if i < layers else 1, block)
-        if i > 0 and norm is not None:
+        x = conv(x, filters * min(2**i, 8), 2 if i < layers else 1, block,
+                 use_bias=normed_conv_bias or not normed)
+        if normed:
             x = norm(f"{block}_norm")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"{block}_lrelu")(x)
     # float32 logits under a mixed-precision policy, for stable losses.
