@@ -237,3 +237,14 @@ def test_a_resume_restores_the_average_and_an_old_checkpoint_starts_it(ema_run, 
     assert _same(result.model.generator_ema.network.get_weights(),
                  result.model.gen_G.get_weights())
     assert ckpt.read_checkpoint(last).generator_weights == "raw"
+
+
+def test_the_mifid_chart_shows_both_generators_and_no_loss_panel_does():
+    from painter.train.history import History, history_charts
+
+    rows = [{"epoch": e, "G_loss": 1.0 / e, "D_Y_loss": 0.5, "mifid": m, "mifid_raw": r,
+             "mifid_ema": m} for e, m, r in ((1, 40.0, 41.0), (2, 38.0, 39.5))]
+    charts = {chart.key: chart for chart in history_charts(History.from_rows(rows))}
+    assert set(charts["mifid"].series) == {"MiFID", "EMA generator", "raw generator"}
+    assert list(charts["mifid"].series["raw generator"][1]) == [41.0, 39.5]
+    assert set(charts["generator"].series) == {"G_loss"}

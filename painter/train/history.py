@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # Columns that are not losses: bookkeeping, MiFID tracking (mifid, fid and lr get panels
 # of their own), the epochs a time budget plans.
 NOT_LOSSES = frozenset({"epoch", "step", "steps", "seconds", "lr", "mifid", "fid", "distance",
-                        "track_seconds", "planned_epochs", "stage"})
+                        "track_seconds", "planned_epochs", "mifid_raw", "mifid_ema", "stage"})
 # One colour per series of a panel, in this order (matplotlib's tab10, red second so that
 # G and F, the two generators, differ at a glance).
 PALETTE = (
@@ -261,7 +261,12 @@ def _charts(history: History) -> list[Chart]:
     for column, name, title in (("mifid", "MiFID", "MiFID (lower is better)"),
                                 ("fid", "FID", "FID")):
         if history.finite(column)[0]:
-            charts.append(Chart(column, title, {name: history.finite(column)}, mark_min=True))
+            series = {name: history.finite(column)}
+            if column == "mifid":  # a run with a moving average scores both generators
+                series.update({label: history.finite(c) for c, label in
+                               (("mifid_ema", "EMA generator"), ("mifid_raw", "raw generator"))
+                               if history.finite(c)[0]})
+            charts.append(Chart(column, title, series, mark_min=True))
     if history.finite("lr")[0]:
         charts.append(Chart("lr", "Learning rate", {"lr": history.finite("lr")}))
     return charts
