@@ -41,7 +41,7 @@ from painter.rundir import (CONFIG_TOML, DATA_JSON, HISTORY_CSV, LOGS_DIR, RUN_E
                             read_restart, restart_toml)
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
-from painter.train.ema import generator_ema
+from painter.train.ema import generator_ema, with_generator_ema
 from painter.train.heartbeat import Heartbeat
 from painter.train.history import read_history, write_history
 from painter.train.state import TrainingRun
@@ -175,8 +175,6 @@ def build_training_model(config, steps_per_epoch: int, strategy, jit_compile: bo
         family.compile(model, config, steps_per_epoch, jit_compile)
         decay = family.ema_decay(config)
         if decay:
-            from painter.train.ema import with_generator_ema
-
             with_generator_ema(model, family.generator(model), family.build_generator(config),
                                decay)
     return model
