@@ -164,6 +164,32 @@ def test_layouts_put_the_tiles_back_where_they_came_from(fit, shape, inputs):
         np.testing.assert_array_equal(back, image)  # tiles of the image itself, no resize
 
 
+def test_a_camera_rotated_photo_is_painted_upright():
+    from painter.serve.images import decode_upload
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown turned 90° clockwise
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(buffer, format="JPEG", exif=exif)
+    assert decode_upload(buffer.getvalue(), "sideways.jpg").shape == (40, 20, 3)
+
+
+def test_a_request_that_waits_too_long_is_503(served):
+    from painter.serve.app import create_app
+
+    painter, gate, calls = _gated(served.painters[FORWARD])
+    worker = ModelWorker({FORWARD: painter}).start()
+    try:
+        client = create_app(dataclass_replace(served, painters={FORWARD: painter}), worker,
+                            timeout=0.2).test_client()
+        response = _post(client, _jpeg_bytes())
+        assert "not painted within 0.2 s" in _one_line_error(response, 503)
+        assert response.headers["Retry-After"] == "5"
+    finally:
+        gate.set()
+        worker.stop()
+
+
 # ---- bad input: one line of JSON, and the next request is served ------------------------
 
 BAD = {

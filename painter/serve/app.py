@@ -153,11 +153,12 @@ def create_app(served: ServedModel, worker: ModelWorker, limits: Limits = Limits
             "X-Painter-Batch": str(batch),
         })
 
+    @app.errorhandler(TimeoutError)
+    def too_slow(e: TimeoutError):
+        return _error(f"the model is busy: {e}", 503, {"Retry-After": "5"})
+
     def _submit(route: str, inputs: np.ndarray):
-        try:
-            return worker.submit(route, inputs, timeout=timeout)
-        except TimeoutError as e:
-            raise QueueFull(worker.capacity, 5) from e
+        return worker.submit(route, inputs, timeout=timeout)
 
     def _paint_upload():
         upload = request.files.get("image")
