@@ -368,24 +368,68 @@ def _jpeg(image: np.ndarray) -> bytes:
 # ---- a latent model -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def noise_run(tmp_path_factory):
-    """A noise-GAN run directory holding one checkpoint of an untrained tiny model."""
-    from painter.config import NoiseGANConfig, config_to_toml
-    from painter.families import family_of
+def untrained_run(root, name: str):
+    """A run directory of family `name` holding one checkpoint of an untrained tiny model
+    (the tiny CycleGAN's sizes, where the family has those fields)."""
+    import dataclasses
+
+    from conftest import TINY_CYCLEGAN
+    from painter.config import config_to_toml
+    from painter.families import FAMILIES
     from painter.train.checkpoints import save_checkpoint
 
-    config = NoiseGANConfig(image_size=16, latent_dim=8, gen_filters=16, disc_filters=8,
-                            disc_layers=2, batch_size=2, jit_compile=False)
-    run = tmp_path_factory.mktemp("runs") / "noise"
+    family = FAMILIES[name]
+    fields = {f.name for f in dataclasses.fields(family.config_class)}
+    sizes = {**TINY_CYCLEGAN, "latent_dim": 8, "gen_filters": 16 if name == "noise_gan" else 4}
+    if not family.takes_photos:
+        sizes["image_size"] = 16
+    config = family.config_class(**{k: v for k, v in sizes.items() if k in fields})
+    run = root / name
     run.mkdir()
     (run / "config.toml").write_text(config_to_toml(config))
-    family = family_of(config)
     model = family.build(config)
     family.compile(model, config, steps_per_epoch=1, jit_compile=False)
     save_checkpoint(run, model, config, epoch=1, step_in_epoch=0, global_step=1,
                     metrics={"mifid": 321.5})
     return run
+
+
+def _registered_families():
+    from painter.families import FAMILIES
+
+    return list(FAMILIES)
+
+
+@pytest.mark.parametrize("name", _registered_families())
+def test_every_family_is_served_through_the_registry(name, tmp_path):
+    from painter.families import FAMILIES
+    from painter.serve.app import create_app
+    from painter.serve.model import load_served_model
+
+    family = FAMILIES[name]
+    served = load_served_model(untrained_run(tmp_path, name), log=lambda m: None)
+    worker = ModelWorker(served.painters).start()
+    try:
+        client = create_app(served, worker).test_client()
+        model = client.get("/api/model").get_json()
+        assert model["family"] == name and model["mifid"] == 321.5
+        if family.takes_photos:
+            routes = [FORWARD] + ([REVERSE] if family.reverse_network else [])
+            assert [d["route"] for d in model["directions"]] == routes
+            for route in routes:
+                response = _post(client, _jpeg_bytes(), direction=route)
+                assert _decode(response.data).shape == (256, 256, 3)
+        else:
+            assert model["kind"] == "latents"
+            response = client.post("/api/paint", data={"seed": "3"})
+            assert _decode(response.data).shape == (256, 256, 3)
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def noise_run(tmp_path_factory):
+    return untrained_run(tmp_path_factory.mktemp("runs"), "noise_gan")
 
 
 def test_a_latent_model_paints_one_per_seed(noise_run):
