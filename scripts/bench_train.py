@@ -1,11 +1,12 @@
 """Training MFU: one generator alone vs painter's whole training step, on this machine.
 
-    .venv/bin/python scripts/bench_train.py [--models resnet,unet,noise] [--sizes 128,256]
+    .venv/bin/python scripts/bench_train.py [--models resnet,unet,noise,cut,fastcut] [--sizes 128,256]
         [--parts generator,step,starter] [--steps 3] [--warmup 1] [--jit on|off|both]
         [--data ROOT] [--ablate] [--loop fit|painter]
 
-For each model (the shipped `cyclegan`, `cyclegan_unet` and `noise_gan` configs at each
-size; the ResNet gets 9 residual blocks at 256 px and 6 below, as Zhu et al.) it times:
+For each model (the shipped `cyclegan`, `cyclegan_unet`, `noise_gan`, `cut` and `fastcut`
+configs at each size; the ResNet generators get 9 residual blocks at 256 px and 6 below,
+as Zhu et al.) it times:
 
   (a) generator   one generator's forward + backward + Adam update alone, on a fixed
                   batch of the config's per-replica size: the upper bound.
@@ -30,6 +31,13 @@ network pass the step makes:
     model FLOPs = 3 · B · (3·fwd_G + 3·fwd_F + 3·fwd_DX + 3·fwd_DY)
   Noise GAN: G on B latents, D on real ‖ fake = 2B images:
     model FLOPs = 3 · (B·fwd_G + 2B·fwd_D)
+  CUT: G on x ‖ y = 2B images (B with FastCUT, which has no identity NCE), G's encoder
+    (its layers up to the middle residual block, e = `encoder_share`, ≈ 0.48 of ResNet-9)
+    on those outputs for the PatchNCE queries, D on real ‖ fake = 2B images; FastCUT's
+    keys are the encoder on its unflipped inputs, forward only:
+    model FLOPs = 3 · B · (2·(1 + e)·fwd_G + 2·fwd_D)          (CUT)
+                = B · (3·(1 + e)·fwd_G + e·fwd_G + 6·fwd_D)     (FastCUT)
+    (the projection head's few MFLOP per image are left out).
   (a): 3 · B · fwd_G.
 
 What the step executes is more than that ("executed" below): the discriminators' activation
@@ -68,7 +76,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "gan-getting-started"
-MODELS = {"resnet": "cyclegan", "unet": "cyclegan_unet", "noise": "noise_gan"}
+MODELS = {"resnet": "cyclegan", "unet": "cyclegan_unet", "noise": "noise_gan", "cut": "cut",
+          "fastcut": "fastcut"}
+RESNET_MODELS = ("resnet", "cut", "fastcut")  # 9 residual blocks at 256 px, 6 below
 PARTS = ("generator", "step", "starter")
 
 
@@ -150,7 +160,7 @@ def bench_config(model: str, size: int, jit: bool):
     from painter.config import load_config
 
     overrides = {"image_size": size, "jit_compile": jit}
-    if model == "resnet":
+    if model in RESNET_MODELS:
         overrides["residual_blocks"] = 9 if size >= 256 else 6
     return load_config(MODELS[model], **overrides)
 
@@ -345,7 +355,7 @@ ACCELERATORS = {
 # The MFU assumed on each (justified in docs/BENCHMARKS.md, "Accelerator projection").
 ASSUMED_MFU = {"T4x2 fp16": 0.10, "TPU v5e-8 bf16": 0.25}
 KERNEL_SECONDS = 4.5 * 3600
-EPOCH_IMAGES = {"cyclegan": 7038, "noise_gan": 300}  # Kaggle's photos; its Monets
+EPOCH_IMAGES = {"cyclegan": 7038, "cut": 7038, "noise_gan": 300}  # Kaggle's photos; its Monets
 
 
 def projection_lines(mfus=(0.1, 0.2, 0.3, 0.5)) -> list[str]:
@@ -444,6 +454,21 @@ def ratio_line(label: str, numerator: Result, denominator: Result) -> str:
     )
 
 
+def step_time_ratios(steps: dict, size: int) -> list[str]:
+    """A CUT or FastCUT step's time over the ResNet CycleGAN's at the same size and XLA
+    setting, on each clock (the issue's goal: ≤ 0.65 for CUT at 256 px)."""
+    lines = []
+    for (name, jit), result in steps.items():
+        cyclegan = steps.get(("resnet", jit))
+        if name in ("cut", "fastcut") and cyclegan is not None:
+            lines.append(
+                f"  {name} step / cyclegan step at {size} px{'' if jit else ' (no XLA)'}: wall "
+                f"{result.times.wall_best / cyclegan.times.wall_best:.3f}, cpu "
+                f"{result.times.cpu_best / cyclegan.times.cpu_best:.3f} (batch "
+                f"{result.images_per_step} vs {cyclegan.images_per_step})")
+    return lines
+
+
 def summary_lines(results: list) -> list[str]:
     """Every MFU again, against the best matmul of the whole run on each clock.
 
@@ -520,6 +545,7 @@ def main(argv=None) -> int:
 
     everything: list[Result] = []
     for size in sizes:
+        steps_by_model: dict[tuple[str, bool], Result] = {}
         for name in models:
             for jit in jits:
                 config = bench_config(name, size, jit)
@@ -544,6 +570,8 @@ def main(argv=None) -> int:
                                                    loop=args.loop), args.matmul, everything)
                 if "a" in results and "b" in results:
                     print(ratio_line("(b)/(a)", results["b"], results["a"]), flush=True)
+                if "b" in results:
+                    steps_by_model[(name, jit)] = results["b"]
                 if "starter" in parts and name == "unet" and jit == jits[0]:
                     starter = starter_config(size)
                     results["starter"] = measure(
@@ -572,6 +600,8 @@ def main(argv=None) -> int:
                                                        args.warmup, **options), args.matmul,
                             everything)
                         print(ratio_line("÷ (b)", result, results["b"]), flush=True)
+        for line in step_time_ratios(steps_by_model, size):
+            print(line, flush=True)
     if everything:
         print("\n".join(summary_lines(everything)))
     return 0
