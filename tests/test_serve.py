@@ -482,3 +482,70 @@ def test_a_taken_port_is_one_line(served, worker):
         port = taken.getsockname()[1]
         with pytest.raises(UsageError, match=f"--port {port}: already in use"):
             make_server(create_app(served, worker), "127.0.0.1", port)
+
+
+# ---- behind waitress, as `painter serve` runs it --------------------------------------------
+
+
+@pytest.fixture
+def live(served, worker):
+    """Starts waitress (`make_server`) on a free loopback port with the given limits;
+    returns a function (limits → port)."""
+    from painter.serve.app import create_app
+    from painter.serve.server import make_server
+
+    servers = []
+
+    def start(limits=Limits()):
+        server = make_server(create_app(served, worker, limits), "127.0.0.1", 0, limits=limits,
+                             threads=4)
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        return server.effective_port
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _http_post(port: int, data: bytes, name: str = "photo.png"):
+    import http.client
+
+    boundary = "paintertestboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"{name}\"\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", "/api/paint", body=body,
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
+
+
+def test_behind_waitress_uploads_stay_in_memory(live, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a request body went to a temporary file")
+
+    port = live()
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", refuse)
+    big = _png(Image.fromarray(np.random.default_rng(3).integers(0, 256, (600, 600, 3), np.uint8)))
+    assert len(big) > 1_000_000  # over waitress's default 512 kB in-memory body
+    status, kind, body = _http_post(port, big)
+    assert (status, kind) == (200, "image/jpeg") and _decode(body).shape == (256, 256, 3)
+
+
+def test_behind_waitress_an_upload_over_the_limit_is_413(live):
+    port = live(Limits(max_bytes=200_000))
+    over = _png(Image.fromarray(np.random.default_rng(4).integers(0, 256, (300, 300, 3), np.uint8)))
+    assert 200_000 + 64 * 1024 < len(over) < 400_000  # refused by the app, as JSON
+    status, kind, body = _http_post(port, over)
+    assert (status, kind) == (413, "application/json") and b"200,000 bytes" in body
+    far_over = b"\0" * 500_000  # over twice the limit: refused by waitress before the app
+    assert _http_post(port, far_over)[0] == 413
+    status, _, body = _http_post(port, _jpeg_bytes())
+    assert status == 200 and _decode(body).shape == (256, 256, 3)
