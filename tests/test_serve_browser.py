@@ -34,23 +34,39 @@ def _chromium() -> str:
                 "or set PAINTER_CHROMIUM)")
 
 
-@pytest.fixture
-def live_server(request):
+def _start(model):
+    """(url, served model, stop) of `model` served by waitress on a free loopback port."""
     from painter.serve.app import create_app
     from painter.serve.model import load_served_model
     from painter.serve.server import make_server
     from painter.serve.worker import ModelWorker
 
-    model = os.environ.get("PAINTER_SERVE_MODEL") or request.getfixturevalue("tiny_run")
     served = load_served_model(model, log=lambda m: None)
     worker = ModelWorker(served.painters).start()
     server = make_server(create_app(served, worker), "127.0.0.1", 0, threads=8)
     threading.Thread(target=server.run, name="waitress", daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}", served
-    finally:
+
+    def stop():
         server.close()
         worker.stop()
+
+    return f"http://127.0.0.1:{server.effective_port}", served, stop
+
+
+@pytest.fixture
+def live_server(request):
+    model = os.environ.get("PAINTER_SERVE_MODEL") or request.getfixturevalue("tiny_run")
+    url, served, stop = _start(model)
+    try:
+        yield url, served
+    finally:
+        stop()
+
+
+def _launch(playwright):
+    return playwright.chromium.launch(
+        executable_path=_chromium(),
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
 
 
 def _jpeg(data: bytes) -> np.ndarray:
@@ -63,12 +79,10 @@ def _jpeg(data: bytes) -> np.ndarray:
 def test_two_photos_painted_in_chromium_and_downloaded(live_server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright not installed (pip install -e '.[test]')")
-    browser_path = _chromium()
+    _chromium()
     url, served = live_server
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=browser_path,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = _launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
             problems, paint_responses = [], []
@@ -121,3 +135,37 @@ def test_two_photos_painted_in_chromium_and_downloaded(live_server, tmp_path):
             assert problems == []
         finally:
             browser.close()
+
+
+@pytest.mark.slow  # a browser's start: about 4 s on 2 cores
+def test_paint_me_one_for_a_latent_model(tmp_path):
+    from test_serve import untrained_run
+
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright not installed (pip install -e '.[test]')")
+    _chromium()
+    url, served, stop = _start(untrained_run(tmp_path, "noise_gan"))
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = _launch(playwright)
+            try:
+                page = browser.new_page(accept_downloads=True)
+                page.goto(url + "/")
+                page.wait_for_selector("body[data-ready=true]")
+                assert page.is_hidden("#photos") and page.is_visible("#latents")
+                # From the keyboard: the seed field, then Enter submits.
+                page.focus("#seed")
+                page.keyboard.press("Control+A")
+                page.keyboard.type("42")
+                page.keyboard.press("Enter")
+                sync_api.expect(page.locator("#results li[data-state=done]")).to_have_count(
+                    1, timeout=60_000)
+                with page.expect_download() as download:
+                    page.click("a.download")
+                assert download.value.suggested_filename == "seed_42.jpg"
+                download.value.save_as(tmp_path / "seed_42.jpg")
+                assert _jpeg((tmp_path / "seed_42.jpg").read_bytes()).shape == (256, 256, 3)
+            finally:
+                browser.close()
+    finally:
+        stop()
