@@ -234,9 +234,10 @@ def _sigterm_as_interrupt():
 @cli.command("train")
 @click.argument("config")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Kaggle-layout data root (monet_tfrec|monet_jpg, photo_tfrec|photo_jpg). "
-                   "Default: /kaggle/input/gan-getting-started if present, else the embedded "
-                   "sample.")
+              help="Kaggle-layout data root (monet_tfrec|monet_jpg, photo_tfrec|photo_jpg); "
+                   "for pix2pix a folder of pairs (side-by-side A|B images, A/ and B/, or "
+                   "paired TFRecords). Default: /kaggle/input/gan-getting-started if present, "
+                   "else the embedded sample (for pix2pix the embedded paired sample).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run directory. Default: runs/<config name>.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
@@ -262,7 +263,7 @@ def train_command(config: str, data: Path | None, out: Path | None, epochs: int 
                   restart_from: str | None, force: bool, strategy: str,
                   settings: tuple[str, ...]) -> None:
     """Train the GAN of CONFIG (a TOML path or a shipped name: cyclegan, cyclegan_unet,
-    noise_gan, quick, cpu_proof) into a run directory."""
+    noise_gan, quick, cpu_proof, pix2pix, pix2pix_quick) into a run directory."""
     from painter.config import load_config, parse_override, resolve_config_path
     from painter.errors import UsageError
     from painter.train import parse_duration, train

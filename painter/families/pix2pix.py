@@ -115,9 +115,11 @@ class Pix2PixFamily(Family):
                                  max(1, config.sample_images))
         return np.stack([np.stack([a, b]) for _, a, b in pairs]).astype("float32") / 127.5 - 1.0
 
-    def sample_grid(self, model, inputs: np.ndarray) -> tuple[np.ndarray, int | None]:
-        """A row per pair: input | output | target."""
-        outputs = np.asarray(model.generator(inputs[:, 0], training=False))
+    def sample_grid(self, model, inputs: np.ndarray, generator=None
+                    ) -> tuple[np.ndarray, int | None]:
+        """A row per pair: input | output by the generator (or by `generator`) | target."""
+        generator = generator if generator is not None else model.generator
+        outputs = np.asarray(generator(inputs[:, 0], training=False))
         rows = np.stack([inputs[:, 0], outputs, inputs[:, 1]], axis=1)
         return rows.reshape((-1,) + rows.shape[2:]), 3
 
