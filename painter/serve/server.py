@@ -98,14 +98,17 @@ def serve(model: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DEF
                 f"http://{shown}:{server.effective_port}/  (Ctrl-C stops)")
             if not _is_loopback(host):
                 log(f"warning: listening on {host}: anyone who can reach this machine can use it")
+            # waitress's run() catches the KeyboardInterrupt of Ctrl-C (or of SIGTERM, made
+            # one here), stops its request threads and returns.
             with sigterm_as_interrupt():
                 server.run()
         except KeyboardInterrupt:
-            log("stopped")
+            pass  # an interrupt that came between two of waitress's own checks
         finally:
             server.close()
     finally:
         worker.stop()
+    log("stopped")
 
 
 def _is_loopback(host: str) -> bool:
