@@ -33,7 +33,6 @@ from painter.errors import DataError, UsageError
 
 PAIRED_SAMPLE_ROOT = Path(__file__).resolve().parent / "sample_paired"
 DIRECTIONS = ("AtoB", "BtoA")
-LAYOUTS = ("side_by_side", "folders", "tfrecord")
 # Pairs are kept decoded in memory (uint8) when they take at most this much.
 _CACHE_BYTES = 1 << 30
 
