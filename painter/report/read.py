@@ -99,6 +99,13 @@ class RunRecord:
         return default
 
 
+def _same_value(value, default) -> bool:
+    """Whether a TOML value equals a dataclass default (TOML reads a tuple back as a list)."""
+    if isinstance(value, list) and isinstance(default, tuple):
+        return tuple(value) == default
+    return value == default
+
+
 def read_config(path: Path) -> tuple[str, tuple[ConfigRow, ...]]:
     """Reads a run's config.toml → (family, rows).
 
@@ -125,7 +132,7 @@ def read_config(path: Path) -> tuple[str, tuple[ConfigRow, ...]]:
         if key == RESTART_TABLE and isinstance(value, dict):
             continue  # the parent of a restarted run, not a setting (`RunRecord.parent`)
         default = defaults.get(key)
-        changed = key in marked or (key in defaults and value != default)
+        changed = key in marked or (key in defaults and not _same_value(value, default))
         rows.append(ConfigRow(key, value, default, changed))
     return family, tuple(rows)
 
