@@ -160,11 +160,11 @@ def load_served_model(model: str | os.PathLike, checkpoint: str | None = None, *
         return ServedModel(painters={SAMPLE: latent_sampler(generator)},
                            latent_dim=int(generator.input_shape[-1]), **common)
     painters = {FORWARD: photo_translator(generator, config.image_size)}
-    directions = [Direction(FORWARD, "photo → Monet")]
+    directions = [Direction(FORWARD, f"photo → painting ({family.generator_network})")]
     reverse = load_reverse_generator(run_dir, found, config)
     if reverse is not None:
         painters[REVERSE] = photo_translator(reverse, config.image_size)
-        directions.append(Direction(REVERSE, "Monet → photo"))
+        directions.append(Direction(REVERSE, f"painting → photo ({family.reverse_network})"))
     return ServedModel(painters=painters, directions=tuple(directions), **common)
 
 
