@@ -247,8 +247,9 @@ def test_uploads_never_touch_the_disk(client, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an upload went to a temporary file")
 
-    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", refuse)
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    # Werkzeug's default stream factory, which spools a large file to a temporary one.
+    monkeypatch.setattr("werkzeug.formparser.SpooledTemporaryFile", refuse)
     big = _png(Image.fromarray(np.random.default_rng(2).integers(0, 256, (600, 600, 3), np.uint8)))
     assert len(big) > 1_000_000  # above Werkzeug's 500 kB in-memory threshold
     assert _post(client, big, "big.png").status_code == 200
