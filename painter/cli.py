@@ -263,7 +263,8 @@ def train_command(config: str, data: Path | None, out: Path | None, epochs: int 
                   restart_from: str | None, force: bool, strategy: str,
                   settings: tuple[str, ...]) -> None:
     """Train the GAN of CONFIG (a TOML path or a shipped name: cyclegan, cyclegan_unet,
-    noise_gan, quick, cpu_proof, pix2pix, pix2pix_quick) into a run directory."""
+    noise_gan, quick, cpu_proof, cut, fastcut, cut_quick, cpu_proof_cut, pix2pix,
+    pix2pix_quick) into a run directory."""
     from painter.config import load_config, parse_override, resolve_config_path
     from painter.errors import UsageError
     from painter.train import parse_duration, train
