@@ -97,8 +97,8 @@ def test_patches_are_sampled_at_the_same_places_of_every_image_and_feature():
     flat = features[0].reshape(2, 16, 3)
     np.testing.assert_array_equal(patches, flat[:, where])  # one set for the batch
     # More than there are: every place once.
-    assert sorted(keras.ops.convert_to_numpy(
-        sample_positions(features, 99, keras.random.SeedGenerator(1))[0]).tolist()) == list(range(16))
+    every = sample_positions(features, 99, keras.random.SeedGenerator(1))[0]
+    assert sorted(keras.ops.convert_to_numpy(every).tolist()) == list(range(16))
 
 
 def test_one_image_of_a_cut_batch_does_not_change_the_others_nce():
@@ -173,9 +173,11 @@ def test_parameter_counts_are_the_authors():
     test_models_shapes.py counts ours)."""
     from painter.train.cut import build_cut
 
+    def norms(network):
+        return sum(layer.count_params() for layer in network.layers
+                   if isinstance(layer, keras.layers.GroupNormalization))
+
     model = build_cut(CUTConfig())
-    norms = lambda m: sum(l.count_params() for l in m.layers  # noqa: E731
-                          if isinstance(l, keras.layers.GroupNormalization))
     assert model.gen_G.count_params() - norms(model.gen_G) == 11_378_179
     assert model.disc_Y.count_params() - norms(model.disc_Y) == 2_764_737
     # Widths 3, 128, 256, 256, 256: Σ (C·256 + 256) + (256·256 + 256).
@@ -272,6 +274,7 @@ def test_a_cut_run_generates_and_reports(cut_run, sample_dir, tmp_path, run_cli)
 
 
 def test_kaggle_bundle_of_cut(tmp_path):
+    from painter.config import load_config
     from painter.kaggle import bundle as kbundle
 
     wheel = tmp_path / "painter-0.1.0-py3-none-any.whl"
@@ -283,5 +286,5 @@ def test_kaggle_bundle_of_cut(tmp_path):
     assert (result.dataset / "configs" / "fastcut.toml").is_file()
     assert 'CONFIG = "cut"\n' in (result.kernel / "painter_kernel.py").read_text()
     # Its generator is CycleGAN's gen_G: the same zip estimate.
-    assert kbundle.generator_gflops(CUTConfig()) == pytest.approx(
-        kbundle.generator_gflops(__import__("painter.config").config.load_config("cyclegan")))
+    assert kbundle.generator_gflops(load_config("cut")) == pytest.approx(
+        kbundle.generator_gflops(load_config("cyclegan")))

@@ -30,8 +30,10 @@ class CUTConfig(TranslationConfig):
     # losses
     lambda_gan: float = 1.0  # λ_GAN
     lambda_nce: float = 1.0  # λ_NCE (FastCUT: 10)
-    nce_identity: bool = True  # PatchNCE(y, G(y)) too, averaged with PatchNCE(x, G(x)) (FastCUT: false)
-    flip_equivariance: bool = False  # flip the inputs on a coin toss, undo it on G(x)'s features (FastCUT: true)
+    # PatchNCE(y, G(y)) on the Monets too, averaged with PatchNCE(x, G(x)) (FastCUT: false)
+    nce_identity: bool = True
+    # flip the inputs on a coin toss per step, undone on G(x)'s features (FastCUT: true)
+    flip_equivariance: bool = False
     nce_patches: int = 256  # positions sampled per encoder layer
     nce_temperature: float = 0.07  # τ
     head_units: int = 256  # the projection head's width

@@ -55,12 +55,13 @@ def projection_head(widths: Sequence[int], units: int = 256, name: str = "head")
     for index, width in enumerate(widths):
         x = keras.Input((None, int(width)), name=f"{name}_input{index}")
         inputs.append(x)
-        y = keras.layers.Dense(units, kernel_initializer=conv_init(), name=f"{name}_mlp{index}_dense1")(x)
-        y = keras.layers.ReLU(name=f"{name}_mlp{index}_relu")(y)
-        y = keras.layers.Dense(units, kernel_initializer=conv_init(), name=f"{name}_mlp{index}_dense2")(y)
+        prefix = f"{name}_mlp{index}"
+        y = keras.layers.Dense(units, kernel_initializer=conv_init(), name=f"{prefix}_dense1")(x)
+        y = keras.layers.ReLU(name=f"{prefix}_relu")(y)
+        y = keras.layers.Dense(units, kernel_initializer=conv_init(), name=f"{prefix}_dense2")(y)
         # float32 under a mixed policy: the dot products /τ feed an exponential.
         outputs.append(keras.layers.UnitNormalization(axis=-1, dtype="float32",
-                                                      name=f"{name}_mlp{index}_l2")(y))
+                                                      name=f"{prefix}_l2")(y))
     return keras.Model(inputs, outputs, name=name)
 
 
