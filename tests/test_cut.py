@@ -288,3 +288,20 @@ def test_kaggle_bundle_of_cut(tmp_path):
     # Its generator is CycleGAN's gen_G: the same zip estimate.
     assert kbundle.generator_gflops(load_config("cut")) == pytest.approx(
         kbundle.generator_gflops(load_config("cyclegan")))
+
+
+def test_a_checkpoint_keeps_the_patch_positions_seed(tmp_path):
+    """A resumed run draws the patch positions and flips an uninterrupted one would."""
+    from painter.train.checkpoints import find_checkpoint, restore_checkpoint, save_checkpoint
+    from painter.train.cut import build_cut, compile_cut
+
+    config = tiny_cut()
+    saved, fresh = build_cut(config), build_cut(config)
+    for model in (saved, fresh):
+        compile_cut(model, config, 10, jit_compile=False)
+    keras.random.uniform((3,), seed=saved.patch_seed)  # moves its state on
+    save_checkpoint(tmp_path, saved, config, epoch=0, step_in_epoch=1, global_step=1)
+    restore_checkpoint(find_checkpoint(tmp_path), fresh, config)
+    state = fresh.patch_seed.state.numpy()
+    np.testing.assert_array_equal(state, saved.patch_seed.state.numpy())
+    assert not np.array_equal(state, build_cut(config).patch_seed.state.numpy())

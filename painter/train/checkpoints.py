@@ -306,9 +306,10 @@ def _generator_file(checkpoint: CheckpointInfo, manifest: dict, network: str,
 
 
 def seed_generators(model) -> dict:
-    """The model's own seed generators (augmentation, latents, pools), by attribute path."""
+    """The model's own seed generators (augmentation, latents, CUT's patch positions and
+    flips, pools), by attribute path."""
     found = {}
-    for attribute in ("augment_seed", "latent_seed"):
+    for attribute in ("augment_seed", "latent_seed", "patch_seed"):
         generator = getattr(model, attribute, None)
         if generator is not None:
             found[attribute] = generator
