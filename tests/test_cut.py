@@ -305,3 +305,26 @@ def test_a_checkpoint_keeps_the_patch_positions_seed(tmp_path):
     state = fresh.patch_seed.state.numpy()
     np.testing.assert_array_equal(state, saved.patch_seed.state.numpy())
     assert not np.array_equal(state, build_cut(config).patch_seed.state.numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_one_step_under_mixed_precision_keeps_float32_weights_and_finite_losses(policy):
+    """What a T4 (float16, loss-scaled: one gradient for gen_G, one for the head) and a TPU
+    (bfloat16) run: finite float32 losses, float32 weights that every step moves."""
+    from painter.train.run import build_training_model
+
+    config = tiny_cut(mixed_precision=policy, **FASTCUT)
+    model = build_training_model(config, 10, tf.distribute.get_strategy(), False)
+    assert model.joint_generator_gradient is (policy == "mixed_bfloat16")
+    assert model.head.layers[1].compute_dtype == policy.split("_")[1]
+    before = {name: net.get_weights() for name, net in model.networks.items()}
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    logs = model.fit(tf.data.Dataset.from_tensors((x, x)).repeat(2), epochs=1, verbose=0).history
+    assert all(math.isfinite(v[-1]) for v in logs.values()), logs
+    for name, network in model.networks.items():
+        assert {w.dtype for w in network.weights if w.dtype.startswith("float")} == {"float32"}
+        if policy == "mixed_bfloat16":  # float16's first steps may be skipped by its scale
+            moved = max(float(np.abs(a - b).max())
+                        for a, b in zip(network.get_weights(), before[name]))
+            assert moved > 0, name
