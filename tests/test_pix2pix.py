@@ -65,8 +65,8 @@ def test_real_unet_256_and_patchgan_have_the_paper_codes_parameter_counts():
     assert discriminator.input_shape == (None, 256, 256, 6)
     assert discriminator.output_shape == (None, 30, 30, 1)  # 70×70 patches
     assert generator.count_params() == paper_unet_parameters() == 54_413_955
-    # The 54,414,979 counts a norm after the innermost down conv too (the Kaggle
-    # starter notebook's U-Net has it; the paper's code has not): 2 · 512 more.
+    # The figure 54,414,979 also quoted for it counts a norm after the innermost down conv
+    # (the Kaggle starter notebook's U-Net has one; the paper's code has not): 2 · 512 more.
     assert 54_414_979 - generator.count_params() == 2 * 8 * config.gen_filters
     assert discriminator.count_params() == paper_patchgan_parameters() == 2_768_705
     assert len([layer for layer in generator.layers if "down" in layer.name
