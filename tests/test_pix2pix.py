@@ -90,7 +90,6 @@ def test_dropout_stays_on_when_generating_and_survives_saving(tmp_path):
     assert np.abs(np.asarray(loaded(x, training=False)) - np.asarray(loaded(x))).max() > 1e-4
 
 
-@pytest.mark.slow  # 80 training steps
 def test_a_tiny_pix2pix_overfits_eight_real_pairs():
     from painter.train.pix2pix import build_pix2pix, compile_pix2pix
 
