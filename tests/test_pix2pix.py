@@ -93,18 +93,19 @@ def test_dropout_stays_on_when_generating_and_survives_saving(tmp_path):
 def test_a_tiny_pix2pix_overfits_eight_real_pairs():
     from painter.train.pix2pix import build_pix2pix, compile_pix2pix
 
+    keras.utils.set_random_seed(0)  # the dropout kept at generation makes the L1 noisy
     pairs = [pair for _, *pair in iter_pairs(PAIRED_SAMPLE_ROOT, image_size=32)][:8]
     inputs, targets = (np.stack(images).astype("float32") / 127.5 - 1.0 for images in zip(*pairs))
     config = dataclasses.replace(TINY, gen_filters=8, disc_filters=8, batch_size=8,
                                  learning_rate=2e-3)
     model = build_pix2pix(config)
-    compile_pix2pix(model, config, steps_per_epoch=80, jit_compile=False)
+    compile_pix2pix(model, config, steps_per_epoch=150, jit_compile=False)
 
     def l1() -> float:
         return float(np.abs(np.asarray(model.generator(inputs)) - targets).mean())
 
     before = l1()
-    model.fit(tf.data.Dataset.from_tensors((inputs, targets)).repeat(), steps_per_epoch=80,
+    model.fit(tf.data.Dataset.from_tensors((inputs, targets)).repeat(), steps_per_epoch=150,
               epochs=1, verbose=0)
     after = l1()
     assert after * 5 <= before, (before, after)

@@ -40,7 +40,7 @@ from painter.models.patchnce import (
     sample_positions,
 )
 from painter.train.pool import ImagePool
-from painter.train.replica import ReplicaSeedGenerator, global_mean, step_logs
+from painter.train.replica import ReplicaSeedGenerator, apply_losses, global_mean, step_logs
 from painter.train.schedules import adam, cyclegan_schedule
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
@@ -256,20 +256,10 @@ class CUT(keras.Model):
                 losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
                 losses["head"] = self.head_optimizer.scale_loss(global_mean(total_G))
 
-        # 6. Gradients of each network's loss, applied by its own optimizer (which sums
-        # them over replicas). G and the head share one loss: one backward pass.
-        if self.joint_generator_gradient:
-            g_variables = self.gen_G.trainable_variables
-            h_variables = self.head.trainable_variables
-            gradients = tape.gradient(losses["generator"], g_variables + h_variables)
-            self.gen_G_optimizer.apply_gradients(zip(gradients[: len(g_variables)], g_variables))
-            self.head_optimizer.apply_gradients(zip(gradients[len(g_variables):], h_variables))
-        for name, network in self.networks.items():
-            if name not in losses:
-                continue
-            variables = network.trainable_variables
-            gradients = tape.gradient(losses[name], variables)
-            self.optimizers[name].apply_gradients(zip(gradients, variables))
+        # 6. Each network's gradient of its own loss, applied by its own optimizer. G and
+        # the head share one loss: one backward pass.
+        apply_losses(tape, losses, self.networks, self.optimizers,
+                     shared=("generator", ("gen_G", "head")))
         del tape
 
         # 7. Metrics: means over every example of every replica.

@@ -31,7 +31,7 @@ from painter.models.diffaugment import diff_augment, parse_policy
 from painter.models.discriminators import patchgan_discriminator
 from painter.models.generators import build_generator
 from painter.train.pool import ImagePool
-from painter.train.replica import ReplicaSeedGenerator, global_mean, step_logs
+from painter.train.replica import ReplicaSeedGenerator, apply_losses, global_mean, step_logs
 from painter.train.schedules import adam, cyclegan_schedule
 
 from painter.families.stages import parse_stages
@@ -463,20 +463,9 @@ class CycleGAN(keras.Model):
                 losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
                 losses["gen_F"] = self.gen_F_optimizer.scale_loss(global_mean(total_F))
 
-        # 6. Gradients of each network's loss, applied by its own optimizer (which sums
-        # them over replicas).
-        if self.joint_generator_gradient:
-            g_variables = self.gen_G.trainable_variables
-            f_variables = self.gen_F.trainable_variables
-            gradients = tape.gradient(losses["generators"], g_variables + f_variables)
-            self.gen_G_optimizer.apply_gradients(zip(gradients[: len(g_variables)], g_variables))
-            self.gen_F_optimizer.apply_gradients(zip(gradients[len(g_variables) :], f_variables))
-        for name, network in self.networks.items():
-            if name not in losses:
-                continue
-            variables = network.trainable_variables
-            gradients = tape.gradient(losses[name], variables)
-            self.optimizers[name].apply_gradients(zip(gradients, variables))
+        # 6. Each network's gradient of its own loss, applied by its own optimizer.
+        apply_losses(tape, losses, self.networks, self.optimizers,
+                     shared=("generators", ("gen_G", "gen_F")))
         del tape
 
         # 7. Metrics (means over every example of every replica: `train_step`).

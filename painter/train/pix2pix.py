@@ -18,7 +18,7 @@ from keras import ops
 
 from painter.models import losses as gan_losses
 from painter.models.pix2pix import conditional_patchgan, unet_generator
-from painter.train.replica import global_mean, step_logs
+from painter.train.replica import apply_losses, global_mean, step_logs
 from painter.train.schedules import adam, cyclegan_schedule
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
@@ -123,10 +123,7 @@ class Pix2Pix(keras.Model):
         # 5. Each network's gradient of its own loss, applied by its own optimizer (which
         # sums them over replicas). D's loss reaches G's weights through G(x), and G's
         # through D's; each optimizer takes only its own network's.
-        for name, network in self.networks.items():
-            variables = network.trainable_variables
-            gradients = tape.gradient(scaled[name], variables)
-            self.optimizers[name].apply_gradients(zip(gradients, variables))
+        apply_losses(tape, scaled, self.networks, self.optimizers)
         del tape
 
         # 6. Metrics: means over every example of every replica.

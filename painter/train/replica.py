@@ -109,6 +109,34 @@ def apply_clipped(optimizer, gradients, variables, clipnorm: float | None) -> No
     optimizer.apply_gradients(zip(clipped, variables))
 
 
+def apply_losses(tape, losses: dict, networks: dict, optimizers: dict,
+                 shared: tuple[str, tuple[str, ...]] | None = None) -> None:
+    """Each network's gradient of its own loss, applied by its own optimizer (which sums
+    the gradients over replicas).
+
+    Args:
+        tape: the persistent `tf.GradientTape` that recorded the losses.
+        losses: {network name: its (scaled) loss}; a network without one is left as it is
+            (e.g. the idle direction of a one-way stage).
+        networks: {network name: network}.
+        optimizers: {network name: its optimizer}.
+        shared: (loss key, network names): one loss whose single backward pass gives the
+            gradients of several networks (their own losses differ from it only by terms
+            that do not depend on them).
+    """
+    if shared is not None and shared[0] in losses:
+        key, names = shared
+        groups = [networks[name].trainable_variables for name in names]
+        gradients = iter(tape.gradient(losses[key], [v for group in groups for v in group]))
+        for name, group in zip(names, groups):
+            optimizers[name].apply_gradients(zip([next(gradients) for _ in group], group))
+    for name, network in networks.items():
+        if name not in losses:
+            continue
+        variables = network.trainable_variables
+        optimizers[name].apply_gradients(zip(tape.gradient(losses[name], variables), variables))
+
+
 def step_logs(values: dict) -> dict:
     """A train step's returned metrics, shaped so Keras can reduce them over replicas.
 
