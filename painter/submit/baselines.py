@@ -43,7 +43,7 @@ BASELINES = ("photos", "color-match", "stylize")
 
 
 def _to_space(images: np.ndarray, space: str) -> np.ndarray:
-    return rgb_to_lab(images) if space == "lab" else np.asarray(images, np.float32)
+    return rgb_to_lab(images) if space == "lab" else np.array(images, np.float32)  # a copy
 
 
 def _from_space(values: np.ndarray, space: str) -> np.ndarray:
@@ -92,11 +92,17 @@ def match_colors(images: np.ndarray, target: ColorStats) -> np.ndarray:
     A flat channel (std 0) is only shifted, never divided by zero.
     """
     values = _to_space(images, target.space)
-    axes = (-3, -2)
-    mean = values.mean(axis=axes, keepdims=True)
-    std = values.std(axis=axes, keepdims=True)
-    scale = np.where(std > 1e-6, target.std / np.maximum(std, 1e-6), 1.0)
-    return _from_space((values - mean) * scale + target.mean, target.space)
+    # One pass for each image's mean and variance (float32 is ample for 8-bit colours) and
+    # one in-place affine map: the baseline of 7,000 images is mostly this arithmetic.
+    pixels = values.reshape(values.shape[:-3] + (-1, values.shape[-1]))
+    mean = pixels.mean(axis=-2)
+    square = np.einsum("...pc,...pc->...c", pixels, pixels) / pixels.shape[-2]
+    std = np.sqrt(np.maximum(square - mean * mean, 0))
+    scale = np.where(std > 1e-6, target.std / np.maximum(std, 1e-6), 1.0).astype(np.float32)
+    offset = (target.mean - mean * scale).astype(np.float32)
+    values *= scale[..., None, None, :]
+    values += offset[..., None, None, :]
+    return _from_space(values, target.space)
 
 
 def baseline(
