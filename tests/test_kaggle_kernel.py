@@ -447,7 +447,10 @@ def test_the_score_is_skipped_when_the_time_left_does_not_cover_it(tmp_path, ker
 
 
 def _python(code: str) -> list[str]:
-    return [sys.executable, "-c", textwrap.dedent(code)]
+    # -S: no site-packages, so the child starts in milliseconds even on a loaded machine. With
+    # site, a signal sent while its .pth files run is swallowed (site reports and skips a .pth
+    # line that raises), and the child would then outlive a second-scale watchdog or clock.
+    return [sys.executable, "-S", "-c", textwrap.dedent(code)]
 
 
 def test_outcome_last_json_is_the_last_line_that_parses_as_an_object():
@@ -468,7 +471,7 @@ def test_watchdog_stops_a_silent_process_first_with_sigint(tmp_path):
             raise SystemExit(130)
     """)
     started = time.monotonic()
-    done = ks.run_watched(command, dict(os.environ), watchdog=1.0, grace=10.0)
+    done = ks.run_watched(command, dict(os.environ), watchdog=2.0, grace=10.0)
     assert time.monotonic() - started < 15
     assert done.stopped == "hang" and done.returncode == 130 and not done.ok
     assert marker.read_text() == "checkpoint"
