@@ -447,10 +447,7 @@ def test_the_score_is_skipped_when_the_time_left_does_not_cover_it(tmp_path, ker
 
 
 def _python(code: str) -> list[str]:
-    # -S: no site-packages, so the child starts in milliseconds even on a loaded machine. With
-    # site, a signal sent while its .pth files run is swallowed (site reports and skips a .pth
-    # line that raises), and the child would then outlive a second-scale watchdog or clock.
-    return [sys.executable, "-S", "-c", textwrap.dedent(code)]
+    return [sys.executable, "-c", textwrap.dedent(code)]
 
 
 def test_outcome_last_json_is_the_last_line_that_parses_as_an_object():
@@ -459,7 +456,21 @@ def test_outcome_last_json_is_the_last_line_that_parses_as_an_object():
     assert ks.Outcome(0, ["no json here", "{broken"], None, 1.0).last_json() is None
 
 
-def test_watchdog_stops_a_silent_process_first_with_sigint(tmp_path):
+@pytest.fixture(params=["default", "ignored"])
+def parent_sigint(request):
+    """The kernel's own SIGINT as a terminal gives it, or ignored, as a non-interactive
+    shell leaves a job it starts in the background (`python painter_kernel.py &`)."""
+    if request.param == "default":
+        yield request.param
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield request.param
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_watchdog_stops_a_silent_process_first_with_sigint(tmp_path, parent_sigint):
     marker = tmp_path / "interrupted"
     command = _python(f"""
         import time

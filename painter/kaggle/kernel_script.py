@@ -297,6 +297,15 @@ def _stop(proc, grace):
             continue
 
 
+def _default_sigint():
+    """In the child before exec: SIGINT back to its default. A process started in the
+    background by a non-interactive shell (`python painter_kernel.py &`, nohup) inherits
+    SIGINT ignored, and a Python that starts with SIGINT ignored never raises
+    KeyboardInterrupt: the watchdog's SIGINT, which makes `painter train` write a
+    checkpoint, would go unheard."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_watched(args, env, *, watchdog, grace, signs=(), deadline=None, label=None):
     """Runs a command with its output in the log, and stops it when it shows no sign of
     life for `watchdog` seconds (no output line, no change to the files or folders in
@@ -306,7 +315,7 @@ def run_watched(args, env, *, watchdog, grace, signs=(), deadline=None, label=No
     try:
         proc = subprocess.Popen(
             [str(a) for a in args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", bufsize=1,
+            text=True, errors="replace", bufsize=1, preexec_fn=_default_sigint,
         )
     except OSError as e:
         return Outcome(127, [f"error: {args[0]}: {e.strerror or e}"], None, 0.0)
