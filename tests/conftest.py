@@ -179,3 +179,16 @@ def ema_run(tmp_path_factory, sample_dir) -> Path:
     finally:
         tracking.prepare_tracking = prepare
     return out
+
+
+def chromium() -> str:
+    """The headless Chromium the browser tests drive ($PAINTER_CHROMIUM, else the system's);
+    skips the test when there is none."""
+    import shutil
+
+    for name in (os.environ.get("PAINTER_CHROMIUM", ""), "chromium", "chromium-browser",
+                 "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("headless Chromium not found (Debian: apt-get install chromium; "
+                "or set PAINTER_CHROMIUM)")

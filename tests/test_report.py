@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import chromium
 from painter.config import CycleGANConfig, NoiseGANConfig, config_to_toml
 from painter.report import line_chart_svg, read_run, render_report, write_report
 from painter.train.history import History, format_number, read_history
@@ -405,15 +406,6 @@ window.addEventListener("load", () => {
 """
 
 
-def _chromium() -> str:
-    for name in (os.environ.get("PAINTER_CHROMIUM", ""), "chromium", "chromium-browser",
-                 "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("headless Chromium not found (Debian: apt-get install chromium; "
-                "or set PAINTER_CHROMIUM)")
-
-
 def _run_chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     command = [
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -426,7 +418,7 @@ def _run_chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.Comple
 
 
 def test_report_renders_in_headless_chromium(tmp_path):
-    browser = _chromium()
+    browser = chromium()
     run = make_run(tmp_path, epochs=4, mifid_epochs=(2, 4))
     # Alone in an empty folder: a page that referenced files beside it would show holes.
     report = write_report(run, tmp_path / "alone" / "report.html")

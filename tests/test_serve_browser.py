@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import threading
 import zipfile
 
@@ -20,18 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SAMPLE
+from conftest import SAMPLE, chromium
 
 PHOTOS = sorted((SAMPLE / "photo_jpg").glob("*.jpg"))[:2]
-
-
-def _chromium() -> str:
-    for name in (os.environ.get("PAINTER_CHROMIUM", ""), "chromium", "chromium-browser",
-                 "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("headless Chromium not found (Debian: apt-get install chromium; "
-                "or set PAINTER_CHROMIUM)")
 
 
 def _start(model):
@@ -65,7 +55,7 @@ def live_server(request):
 
 def _launch(playwright):
     return playwright.chromium.launch(
-        executable_path=_chromium(),
+        executable_path=chromium(),
         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
 
 
@@ -79,7 +69,7 @@ def _jpeg(data: bytes) -> np.ndarray:
 def test_two_photos_painted_in_chromium_and_downloaded(live_server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright not installed (pip install -e '.[test]')")
-    _chromium()
+    chromium()
     url, served = live_server
     with sync_api.sync_playwright() as playwright:
         browser = _launch(playwright)
@@ -143,7 +133,7 @@ def test_paint_me_one_for_a_latent_model(tmp_path):
 
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright not installed (pip install -e '.[test]')")
-    _chromium()
+    chromium()
     url, served, stop = _start(untrained_run(tmp_path, "noise_gan"))
     try:
         with sync_api.sync_playwright() as playwright:
