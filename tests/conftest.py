@@ -192,3 +192,13 @@ def chromium() -> str:
             return shutil.which(name)
     pytest.skip("headless Chromium not found (Debian: apt-get install chromium; "
                 "or set PAINTER_CHROMIUM)")
+
+
+def one_train_step(model, strategy, batch) -> dict[str, float]:
+    """The logs of one compiled train step of `model` on `batch`, distributed by `strategy`
+    (the 1-vs-2-replica tests)."""
+    import tensorflow as tf
+
+    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+    model.make_train_function()
+    return {k: float(v) for k, v in model.train_function(iter(dataset)).items()}

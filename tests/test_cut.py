@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import one_train_step
 from painter.families.cut import CUTConfig
 from painter.models.patchnce import gather_patches, patch_nce_loss, sample_positions
 
@@ -150,11 +151,7 @@ def test_a_step_on_two_replicas_equals_one_replica(mode):
     one = _sgd_cut(config, single)
     initial = {name: net.get_weights() for name, net in one.networks.items()}
     two = _sgd_cut(config, mirrored, weights=initial)
-    logs = []
-    for model, strategy in ((one, single), (two, mirrored)):
-        model.make_train_function()
-        dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
-        logs.append({k: float(v) for k, v in model.train_function(iter(dataset)).items()})
+    logs = [one_train_step(one, single, batch), one_train_step(two, mirrored, batch)]
     assert logs[0].keys() == logs[1].keys() and "nce_loss" in logs[0]
     assert logs[1] == pytest.approx(logs[0], abs=1e-5)
     for name in one.networks:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import one_train_step
 from painter.data.paired import PAIRED_SAMPLE_ROOT, iter_pairs
 from painter.families.pix2pix import Pix2PixConfig
 from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
@@ -135,11 +136,7 @@ def test_pix2pix_step_on_two_replicas_equals_one_replica():
     one = _sgd_pix2pix(single)
     initial = {name: net.get_weights() for name, net in one.networks.items()}
     two = _sgd_pix2pix(mirrored, weights=initial)
-    logs = []
-    for model, strategy in ((one, single), (two, mirrored)):
-        dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
-        model.make_train_function()
-        logs.append({k: float(v) for k, v in model.train_function(iter(dataset)).items()})
+    logs = [one_train_step(one, single, batch), one_train_step(two, mirrored, batch)]
     assert logs[0].keys() == logs[1].keys() == {"G_loss", "G_adv_loss", "L1_loss", "D_loss"}
     for name in logs[0]:
         assert logs[1][name] == pytest.approx(logs[0][name], abs=1e-5), name

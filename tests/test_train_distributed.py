@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_cyclegan
+from conftest import one_train_step, tiny_cyclegan
 from painter.train.replica import apply_clipped, global_mean
 from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
 
@@ -43,13 +43,6 @@ def _sgd_cyclegan(strategy, weights=None):
     return model
 
 
-def _one_step(model, strategy, batch):
-    dataset = tf.data.Dataset.from_tensors(batch)
-    model.make_train_function()
-    logs = model.train_function(iter(strategy.experimental_distribute_dataset(dataset)))
-    return {k: float(v) for k, v in logs.items()}
-
-
 def test_cyclegan_step_on_two_replicas_equals_one_replica():
     rng = np.random.default_rng(0)
     batch = tuple(rng.uniform(-1, 1, (4, 16, 16, 3)).astype("float32") for _ in range(2))
@@ -60,8 +53,8 @@ def test_cyclegan_step_on_two_replicas_equals_one_replica():
     one = _sgd_cyclegan(single)
     initial = {name: net.get_weights() for name, net in one.networks.items()}
     two = _sgd_cyclegan(mirrored, weights=initial)
-    logs_one = _one_step(one, single, batch)
-    logs_two = _one_step(two, mirrored, batch)
+    logs_one = one_train_step(one, single, batch)
+    logs_two = one_train_step(two, mirrored, batch)
 
     assert logs_one.keys() == logs_two.keys()
     for name in logs_one:
@@ -86,8 +79,8 @@ def test_joint_generator_gradient_equals_one_gradient_per_generator():
     initial = {name: net.get_weights() for name, net in joint.networks.items()}
     separate = _sgd_cyclegan(strategy, weights=initial)
     separate.joint_generator_gradient = False
-    logs_joint = _one_step(joint, strategy, batch)
-    logs_separate = _one_step(separate, strategy, batch)
+    logs_joint = one_train_step(joint, strategy, batch)
+    logs_separate = one_train_step(separate, strategy, batch)
 
     assert logs_joint == pytest.approx(logs_separate, abs=1e-6)
     for name in ("gen_G", "gen_F"):
@@ -137,7 +130,7 @@ def test_gradient_clipping_sees_the_global_gradient():
         with strategy.scope():
             model = _ClippedRegression(clipnorm=0.5)
             model.compile(run_eagerly=False)
-        _one_step(model, strategy, (x, y))
+        one_train_step(model, strategy, (x, y))
         kernels.append((model.dense.kernel.numpy(), model.dense.bias.numpy()))
     (k1, b1), (k2, b2) = kernels
     np.testing.assert_allclose(k2, k1, atol=1e-6)

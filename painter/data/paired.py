@@ -395,17 +395,10 @@ def paired_dataset(
 
 def serialize_pair(name: str, image_a: bytes, image_b: bytes) -> bytes:
     """A paired record: bytes features image_name, image_a and image_b (encoded images)."""
-    from tensorflow.core.example import example_pb2, feature_pb2
+    from painter.data.tfrecord import serialize_bytes_features
 
-    def feature(value: bytes) -> feature_pb2.Feature:
-        return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[value]))
-
-    example = example_pb2.Example(features=feature_pb2.Features(feature={
-        "image_name": feature(name.encode("utf-8")),
-        "image_a": feature(image_a),
-        "image_b": feature(image_b),
-    }))
-    return example.SerializeToString()
+    return serialize_bytes_features({"image_name": name.encode("utf-8"), "image_a": image_a,
+                                     "image_b": image_b})
 
 
 def _png(image: np.ndarray) -> bytes:

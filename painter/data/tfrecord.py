@@ -148,19 +148,20 @@ def parse_record(payload: bytes, path: str, index: int) -> EncodedImage | BadEnt
     return EncodedImage(name=name, data=values[0], origin=where.origin)
 
 
-def serialize_record(name: str, image: bytes, target: str) -> bytes:
-    """A record in Kaggle's format: bytes features image_name, image, target."""
+def serialize_bytes_features(features: dict[str, bytes]) -> bytes:
+    """A serialized `tf.train.Example` of one bytes value per feature."""
     from tensorflow.core.example import example_pb2, feature_pb2
 
-    def feature(value: bytes) -> feature_pb2.Feature:
-        return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[value]))
+    return example_pb2.Example(features=feature_pb2.Features(feature={
+        key: feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[value]))
+        for key, value in features.items()
+    })).SerializeToString()
 
-    example = example_pb2.Example(features=feature_pb2.Features(feature={
-        "image_name": feature(name.encode("utf-8")),
-        "image": feature(image),
-        "target": feature(target.encode("utf-8")),
-    }))
-    return example.SerializeToString()
+
+def serialize_record(name: str, image: bytes, target: str) -> bytes:
+    """A record in Kaggle's format: bytes features image_name, image, target."""
+    return serialize_bytes_features({"image_name": name.encode("utf-8"), "image": image,
+                                     "target": target.encode("utf-8")})
 
 
 def tfrecord_name(prefix: str, index: int, count: int) -> str:
