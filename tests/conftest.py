@@ -202,3 +202,54 @@ def one_train_step(model, strategy, batch) -> dict[str, float]:
     dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
     model.make_train_function()
     return {k: float(v) for k, v in model.train_function(iter(dataset)).items()}
+
+
+NO_TENSORFLOW = REPO / "tests" / "support" / "no_tensorflow"
+
+
+def backend_env(backend: str = "jax", devices: int = 2, tensorflow: bool = True) -> dict:
+    """The environment of a subprocess that runs painter on Keras' `backend`.
+
+    Keras fixes its backend at import, and this suite's process runs on TensorFlow, so JAX
+    tests run in subprocesses (`run_python`, or `painter …` with this env).
+
+    Args:
+        backend: "jax" or "tensorflow".
+        devices: JAX's CPU device count (XLA_FLAGS), for data-parallel tests.
+        tensorflow: False makes `import tensorflow` fail in the subprocess
+            (tests/support/no_tensorflow), standing in for an environment without it.
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               JAX_PLATFORMS="cpu")
+    paths = [str(REPO / "tests")]
+    if not tensorflow:
+        paths.insert(0, str(NO_TENSORFLOW))
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def run_python(code: str, *, backend: str = "jax", devices: int = 2, tensorflow: bool = True,
+               cwd=None, timeout: float = 600):
+    """Runs `code` with this venv's Python under `backend_env(...)`; returns the
+    CompletedProcess (text). Fails the test with the subprocess's output when it fails."""
+    import subprocess
+    import sys
+    import textwrap
+
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, env=backend_env(backend, devices, tensorflow), cwd=cwd,
+                            timeout=timeout)
+    if result.returncode != 0:
+        pytest.fail(f"subprocess on {backend} failed (rc {result.returncode}):\n"
+                    f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def jax_installed():
+    """Skips where JAX is not installed (CI installs it)."""
+    from painter.backend import has_jax
+
+    if not has_jax():
+        pytest.skip("JAX is not installed (pip install jax)")
