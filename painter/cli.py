@@ -56,15 +56,33 @@ class _Command(click.Command):
     Most commands reach Keras, which imports TensorFlow; doing it here, after click has
     parsed the arguments, keeps `painter --help`, `painter CMD --help` and the commands
     that never need TensorFlow (`painter check`) free of its seconds of start-up.
+
+    A command made with `chooses_backend=True` has a `--backend` option: Keras' backend
+    is chosen from it first (`painter.backend.select_backend`, which sets KERAS_BACKEND;
+    Keras reads it once, when it or TensorFlow loads), and TensorFlow is imported only
+    where it is installed (on JAX its `tf.data` pipeline still feeds the batches).
     """
 
-    def __init__(self, *args, needs_tensorflow: bool = True, **kwargs):
+    def __init__(self, *args, needs_tensorflow: bool = True, chooses_backend: bool = False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.needs_tensorflow = needs_tensorflow
+        self.chooses_backend = chooses_backend
 
     def invoke(self, ctx: click.Context):
-        if self.needs_tensorflow:
-            _import_tensorflow_quietly()
+        if self.chooses_backend:
+            from painter.backend import has_tensorflow, select_backend
+
+            ctx.params["backend"] = select_backend(ctx.params.get("backend"))
+            if self.needs_tensorflow and has_tensorflow():
+                _import_tensorflow_quietly()
+        elif self.needs_tensorflow:
+            from painter.backend import has_tensorflow
+
+            # Without TensorFlow the command runs on what it has (`painter data` reads
+            # TFRecords without it; Keras runs on JAX).
+            if has_tensorflow():
+                _import_tensorflow_quietly()
         return super().invoke(ctx)
 
 
@@ -231,7 +249,7 @@ def _sigterm_as_interrupt():
 
 
 
-@cli.command("train")
+@cli.command("train", chooses_backend=True)
 @click.argument("config")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Kaggle-layout data root (monet_tfrec|monet_jpg, photo_tfrec|photo_jpg); "
@@ -254,13 +272,20 @@ def _sigterm_as_interrupt():
                    "e.g. --set learning_rate=1e-4 --set decay=cosine.")
 @click.option("--force", is_flag=True, help="Replace an existing run in RUN_DIR.")
 @click.option("--strategy", type=click.Choice(["auto", "tpu", "mirrored", "multiworker", "cpu"]),
-              default="auto", show_default=True, help="tf.distribute strategy.")
+              default="auto", show_default=True,
+              help="Devices to train on: tf.distribute strategy on TensorFlow; on JAX "
+                   "DataParallel over all devices (auto), the TPUs, the GPUs (mirrored) or "
+                   "one CPU.")
+@click.option("--backend", type=click.Choice(["jax", "tensorflow"]), default=None,
+              help="Keras backend. Default: KERAS_BACKEND if set, else TensorFlow unless "
+                   "only JAX sees an accelerator (e.g. a Kaggle TPU VM). A resume may "
+                   "change it: checkpoints are the same on both.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override one config value (repeatable), e.g. --set batch_size=8 "
                    "--set mixed_precision=mixed_bfloat16.")
 def train_command(config: str, data: Path | None, out: Path | None, epochs: int | None,
                   steps_per_epoch: int | None, time_budget: str | None, resume: bool,
-                  restart_from: str | None, force: bool, strategy: str,
+                  restart_from: str | None, force: bool, strategy: str, backend: str | None,
                   settings: tuple[str, ...]) -> None:
     """Train the GAN of CONFIG (a TOML path or a shipped name: cyclegan, cyclegan_unet,
     noise_gan, quick, cpu_proof, cut, fastcut, cut_quick, cpu_proof_cut, pix2pix,
@@ -274,11 +299,13 @@ def train_command(config: str, data: Path | None, out: Path | None, epochs: int 
     if time_budget is not None:
         parse_duration(time_budget)  # a bad string fails before anything loads
     loaded = load_config(config, **dict(parse_override(s) for s in settings))
+
     out = out or Path("runs") / resolve_config_path(config).stem
     with _sigterm_as_interrupt():
         result = train(loaded, data=data, out=out, epochs=epochs,
                        steps_per_epoch=steps_per_epoch, time_budget=time_budget, resume=resume,
-                       force=force, strategy=strategy, restart_from=restart_from)
+                       force=force, strategy=strategy, restart_from=restart_from,
+                       backend=backend)
     click.echo(f"run: {result.run_dir} ({result.epochs_completed} epochs, {result.stopped}); "
                f"last checkpoint: {result.last_checkpoint}")
 
@@ -638,10 +665,8 @@ def kaggle_group():
 def kaggle_bundle_command(out_dir, config, accelerator, time_budget, username, wheel, weights,
                           stylizer_weights, force, smoke):
     """Build OUT_DIR/dataset (wheel, weights, configs) and OUT_DIR/kernel (metadata, script)."""
-    from painter.kaggle.bundle import TPU_WARNING, build_bundle
+    from painter.kaggle.bundle import build_bundle
 
-    if accelerator == "tpu":
-        click.echo(TPU_WARNING, err=True)
     build_bundle(
         out_dir, config=config, accelerator=accelerator, time_budget=time_budget,
         username=username, wheel=wheel, weights=weights, stylizer_weights=stylizer_weights,

@@ -5,10 +5,12 @@ filled in. On Kaggle it runs with no internet, inside the competition's run-time
 (5 hours for a notebook that is to be submitted):
 
 1. installs painter from the wheel in the attached dataset (`pip install --no-deps`: Kaggle's
-   own TensorFlow and Keras 3 stay; painter needs nothing else they lack), and checks that
-   TensorFlow sees the accelerator the kernel was built for: a GPU kernel without a GPU, or
-   a TPU kernel whose TensorFlow cannot see the TPU, stops here instead of training on the
-   CPU for hours;
+   own TensorFlow, JAX and Keras 3 stay; painter needs nothing else they lack), and checks
+   that the backend the kernel trains on sees the accelerator it was built for: TensorFlow a
+   GPU for a GPU kernel; JAX TPUs for a TPU kernel (Kaggle's TPU image ships
+   tensorflow-cpu, which cannot see the TPU, so a TPU kernel runs every step on Keras' JAX
+   backend). A kernel without its accelerator stops here instead of training on the CPU
+   for hours;
 2. imports every converted weights file painter knows (the FID Inception's, the
    stylizer's) from the inputs into its own cache, when it is there: without the FID
    weights the score is skipped; a config with the stylizer base fails to train without
@@ -84,38 +86,49 @@ SMOKE = "0"
 # the steps after training, for 7,038 photos on ACCELERATOR (painter.kaggle.bundle.KernelBudget).
 BUDGET = {"cap": 18000, "margin": 1200, "install": 300, "generate": 1354, "check": 180, "score": 243}
 
-STRATEGY = {"gpu": "mirrored", "tpu": "tpu", "none": "cpu"}
+# How each accelerator trains: a `painter train --strategy` for TensorFlow, or Keras' JAX
+# backend, whose data parallelism spans every device JAX sees (8 TPU cores on a v5e-8).
+STRATEGY = {"gpu": "mirrored", "none": "cpu"}
+BACKEND = {"gpu": "tensorflow", "tpu": "jax", "none": "tensorflow"}
 SMOKE_TRAIN_ARGS = ["--epochs", "1", "--steps-per-epoch", "20"]
 MIN_TRAINING_SECONDS = 30  # below this, training is skipped: the zip comes from what exists
 POLL_SECONDS = 5.0
 DEFAULT_WATCHDOG_SECONDS = 600
-# What the installed painter runs on: versions and the device types TensorFlow sees, and the
-# weights files it knows (its registry: name → file name). For a TPU kernel it also tries to
-# reach the TPU the way `painter train --strategy tpu` does, since a TPU VM may list its
-# cores only once connected.
+# What the installed painter runs on: versions, the Keras backend and the device types that
+# backend sees (TensorFlow's physical devices, or JAX's: "TPU" ×8 on a v5e-8), and the
+# weights files it knows (its registry: name → file name). Run with KERAS_BACKEND set to the
+# kernel's backend; on JAX, TensorFlow is not imported (its version is read from its
+# package metadata, "none" when absent).
 PROBE = """
-import json, os, sys
-# TensorFlow's start-up chatter goes to fd 2 before its log level is read: hidden here.
+import importlib.metadata, json, os, sys
+# TensorFlow's and JAX's start-up chatter goes to fd 2 before a log level is read: hidden here.
 saved = os.dup(2)
 os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 try:
-    import painter, painter.weights, keras, numpy, tensorflow as tf
-    devices = [d.device_type for d in tf.config.list_physical_devices()]
-    if sys.argv[1] == "tpu" and "TPU" not in devices:
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            devices += [d.device_type for d in tf.config.list_logical_devices("TPU")]
-        except Exception:
-            pass
+    import painter, painter.weights, keras, numpy
+    jax_version = tf_version = "none"
+    if keras.backend.backend() == "jax":
+        import jax
+        jax_version = jax.__version__
+        devices = [d.platform.upper() for d in jax.devices()]
+        for name in ("tensorflow", "tensorflow-cpu"):
+            try:
+                tf_version = importlib.metadata.version(name)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                pass
+    else:
+        import tensorflow as tf
+        tf_version = tf.__version__
+        devices = [d.device_type for d in tf.config.list_physical_devices()]
 except Exception as e:
     print(f"error: {type(e).__name__}: {e}".splitlines()[0])
     sys.exit(1)
 finally:
     os.dup2(saved, 2)
 print(json.dumps({"painter": painter.__version__, "file": painter.__file__,
-                  "tensorflow": tf.__version__, "keras": keras.__version__,
+                  "backend": keras.backend.backend(), "tensorflow": tf_version,
+                  "jax": jax_version, "keras": keras.__version__,
                   "numpy": numpy.__version__, "python": sys.version.split()[0],
                   "devices": devices,
                   "weights": {k: v.file_name for k, v in painter.weights.REGISTRY.items()}}))
@@ -180,8 +193,9 @@ def checkpoints(run_dir):
 
 
 def accelerator_problem(accelerator, devices):
-    """Why TensorFlow's `devices` (device types, e.g. ["CPU", "GPU"]) cannot serve a kernel
-    built for `accelerator`, or None when they can."""
+    """Why the `devices` the kernel's backend sees (device types, e.g. ["CPU", "GPU"] from
+    TensorFlow, ["TPU"] * 8 from JAX) cannot serve a kernel built for `accelerator`, or None
+    when they can."""
     found = ", ".join(f"{kind}×{devices.count(kind)}" for kind in sorted(set(devices))) or "none"
     if accelerator == "gpu" and "GPU" not in devices:
         return (
@@ -191,9 +205,9 @@ def accelerator_problem(accelerator, devices):
         )
     if accelerator == "tpu" and "TPU" not in devices:
         return (
-            f"this kernel was built for the TPU but TensorFlow sees no TPU (devices: {found}); "
-            "choose the GPU accelerator (TensorFlow on Kaggle's TPU image is tensorflow-cpu and "
-            "cannot see the TPU), or the JAX backend once it exists"
+            f"this kernel was built for the TPU but JAX sees no TPU (devices: {found}); "
+            "turn on the TPU VM v5e-8 accelerator in the notebook's settings, or rebuild the "
+            "kernel with `painter kaggle bundle --accelerator gpu`"
         )
     return None
 
@@ -398,10 +412,13 @@ class Kernel:
         self.grace = _seconds(_env("PAINTER_STOP_GRACE", "2m"), "PAINTER_STOP_GRACE")
         time_budget = _env("PAINTER_TIME_BUDGET", TIME_BUDGET)
         self.time_budget = _seconds(time_budget, "PAINTER_TIME_BUDGET") if time_budget else None
-        if self.accelerator not in STRATEGY:
+        if self.accelerator not in BACKEND:
             raise KernelError(
                 f"PAINTER_KAGGLE_ACCELERATOR={self.accelerator!r}: must be gpu, tpu or none"
             )
+        # Every step (the probe, training, generating, scoring) runs on the same backend.
+        self.backend = BACKEND[self.accelerator]
+        self.env["KERAS_BACKEND"] = self.backend
         self.fault = os.environ.get("PAINTER_KAGGLE_FAULT", "")
         if self.fault not in ("", "train-fails", "train-hangs"):
             raise KernelError(
@@ -436,8 +453,8 @@ class Kernel:
     # ---- the steps ------------------------------------------------------------------
 
     def install(self):
-        """pip install --no-deps of the dataset's wheel; then painter, TensorFlow and the
-        devices TensorFlow sees, in one probe."""
+        """pip install --no-deps of the dataset's wheel; then painter, its Keras backend and
+        the devices that backend sees, in one probe."""
         self.title("install painter (offline)")
         started = time.time()
         self.wheel = _find(self.input_dir, "painter-*.whl", exclude=self.data_dir)
@@ -460,14 +477,16 @@ class Kernel:
             [sys.executable, "-c", PROBE, self.accelerator],
             dict(self.env, TF_CPP_MIN_LOG_LEVEL="3"),
             watchdog=max(self.watchdog, DEFAULT_WATCHDOG_SECONDS), grace=self.grace,
-            label=f"{sys.executable} -c PROBE {self.accelerator}  (painter, TensorFlow, devices)",
+            label=f"{sys.executable} -c PROBE {self.accelerator}  (painter, Keras on "
+                  f"{self.backend}, devices)",
         )
         found = done.last_json()
         if not done.ok or found is None:
-            raise KernelError(f"painter or TensorFlow does not import: {done.error()}")
+            raise KernelError(f"painter or Keras on {self.backend} does not import: {done.error()}")
         print(
-            f"painter {found['painter']} from {found['file']}; TensorFlow {found['tensorflow']}, "
-            f"Keras {found['keras']}, numpy {found['numpy']}, Python {found['python']}; "
+            f"painter {found['painter']} from {found['file']}; Keras {found['keras']} on "
+            f"{found['backend']}; TensorFlow {found['tensorflow']}, JAX {found['jax']}, "
+            f"numpy {found['numpy']}, Python {found['python']}; "
             f"devices: {', '.join(found['devices'])}", flush=True,
         )
         self.status.data["versions"] = {
@@ -524,7 +543,11 @@ class Kernel:
         config_arg = dataset_config if os.path.isfile(dataset_config) else self.config
         command = self.painter + ["train", config_arg, "--data", self.data_dir,
                                   "--out", self.run_dir]
-        command += ["--time-budget", f"{int(budget)}s", "--strategy", STRATEGY[self.accelerator]]
+        command += ["--time-budget", f"{int(budget)}s"]
+        if self.backend == "jax":
+            command += ["--backend", "jax"]
+        else:
+            command += ["--strategy", STRATEGY[self.accelerator]]
         for setting in shlex.split(_env("PAINTER_SETTINGS", SETTINGS)):
             command += ["--set", setting]
         if checkpoints(self.run_dir):  # a second run in the same session resumes

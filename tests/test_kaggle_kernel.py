@@ -260,6 +260,32 @@ def test_a_gpu_kernel_without_a_gpu_stops_before_training_and_leaves_the_baselin
 
 
 @pytest.mark.slow
+def test_a_tpu_kernel_without_a_tpu_stops_before_training_on_jax(
+    kaggle, bundle, tmp_path, jax_installed
+):
+    """The TPU kernel probes the devices JAX sees (Keras on JAX): on this CPU it refuses to
+    train in one line and still leaves a checked zip, as the GPU kernel does."""
+    from painter.kaggle.bundle import kernel_budget, write_kernel_folder
+
+    folder = tmp_path / "tpu-kernel"
+    folder.mkdir()
+    write_kernel_folder(folder, config="tiny", accelerator="tpu", username="tester",
+                        budget=kernel_budget("tpu", gflops=0.01))
+    code, log, status, _ = kaggle.run(folder / "painter_kernel.py")
+    assert code == 1
+    check_log(log, kaggle)
+    assert re.search(r"; Keras \S+ on jax; TensorFlow \S+, JAX \d", log)  # the probe ran on JAX
+    errors = [line for line in log.splitlines() if line.startswith("error: accelerator:")]
+    assert len(errors) == 1
+    assert "built for the TPU but JAX sees no TPU (devices: CPU×1)" in errors[0]
+    done = steps(status)
+    assert status["versions"]["backend"] == "jax" and status["devices"] == ["CPU"]
+    assert done["accelerator"]["status"] == "failed" and "train" not in done
+    assert status["zip"]["source"] == "baseline color-match" and status["zip"]["checked"] is True
+    check_zip(kaggle.working / "images.zip")
+
+
+@pytest.mark.slow
 def test_training_that_fails_after_a_checkpoint_still_gives_a_zip_from_it(kaggle, trained_run, monkeypatch):
     kaggle.seed_run(trained_run)
     monkeypatch.setenv("PAINTER_KAGGLE_FAULT", "train-fails")
@@ -367,11 +393,12 @@ def test_accelerator_check():
     gpu = ks.accelerator_problem("gpu", ["CPU"])
     assert gpu.startswith("this kernel was built for a GPU but TensorFlow sees no GPU (devices: CPU×1)")
     tpu = ks.accelerator_problem("tpu", ["CPU"])
-    assert "sees no TPU (devices: CPU×1); choose the GPU accelerator (TensorFlow on Kaggle's TPU image " \
-           "is tensorflow-cpu and cannot see the TPU), or the JAX backend once it exists" in tpu
+    assert tpu.startswith("this kernel was built for the TPU but JAX sees no TPU (devices: CPU×1); "
+                          "turn on the TPU VM v5e-8 accelerator")
+    assert ks.accelerator_problem("tpu", ["TPU"] * 8) is None  # what JAX lists on a v5e-8
 
 
-@pytest.mark.parametrize("accelerator, strategy", [("gpu", "mirrored"), ("tpu", "tpu"), ("none", "cpu")])
+@pytest.mark.parametrize("accelerator, strategy", [("gpu", "mirrored"), ("tpu", None), ("none", "cpu")])
 def test_train_command(tmp_path, kernel_env, accelerator, strategy):
     kernel_env.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path))
     kernel_env.setenv("PAINTER_KAGGLE_ACCELERATOR", accelerator)
@@ -379,7 +406,12 @@ def test_train_command(tmp_path, kernel_env, accelerator, strategy):
     kernel = ks.Kernel()
     kernel.configure()
     command = kernel.train_command(3600)
-    assert command[command.index("--strategy") + 1] == strategy
+    backend = "jax" if accelerator == "tpu" else "tensorflow"
+    assert kernel.env["KERAS_BACKEND"] == backend  # every step of the kernel, not only training
+    if strategy is None:  # the TPU: Keras on JAX, data-parallel over every TPU core
+        assert command[command.index("--backend") + 1] == "jax" and "--strategy" not in command
+    else:
+        assert command[command.index("--strategy") + 1] == strategy and "--backend" not in command
     assert command[command.index("--time-budget") + 1] == "3600s"
     assert command[-4:] == ["--epochs", "1", "--steps-per-epoch", "20"]  # the smoke run
     assert "--resume" not in command and "--force" not in command
