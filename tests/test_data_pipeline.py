@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from painter.data import (
     count_images,
+    decode_rgb,
     image_dataset,
     monet_dataset,
     unpaired_dataset,
@@ -60,8 +61,11 @@ def test_static_shapes_range_and_cardinality(sample_dir):
 def test_without_resize_pixels_are_the_jpeg_pixels(sample_dir):
     path = sorted((sample_dir / "photo_jpg").glob("*.jpg"))[0]
     (image,) = list(image_dataset([path]))
-    expected = tf.io.decode_jpeg(path.read_bytes(), channels=3).numpy()
+    # libjpeg's exact IDCT, as Pillow decodes (and the TensorFlow-free reader)
+    expected = tf.io.decode_jpeg(path.read_bytes(), channels=3,
+                                 dct_method="INTEGER_ACCURATE").numpy()
     np.testing.assert_array_equal(np.round((image.numpy() + 1) * 127.5), expected)
+    np.testing.assert_array_equal(expected, decode_rgb(path.read_bytes(), str(path)))
 
 
 def test_augmentation_keeps_shape_and_range_and_differs_across_epochs(sample_dir, tmp_path):

@@ -152,10 +152,11 @@ def _pair_size(header_a, header_b, origin_a: str, origin_b: str) -> tuple[int, i
 
 def _record_parts(payload: bytes, origin: str) -> tuple[str, bytes, bytes]:
     from google.protobuf.message import DecodeError
-    from tensorflow.core.example.example_pb2 import Example
+
+    from painter.data.tfrecord import example_class
 
     try:
-        features = Example.FromString(payload).features.feature
+        features = example_class().FromString(payload).features.feature
     except DecodeError as e:
         raise DataError(f"{origin}: not a tf.train.Example ({e})") from None
     parts = []
@@ -284,7 +285,10 @@ def paired_jitter(image_size: int = 256, seed: int | None = None):
 def _decode(data):
     import tensorflow as tf
 
-    return tf.io.decode_image(data, channels=3, expand_animations=False)
+    # INTEGER_ACCURATE: Pillow's IDCT, so the TensorFlow-free reader sees the same pixels.
+    return tf.cond(tf.io.is_jpeg(data),
+                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                   lambda: tf.io.decode_png(data, channels=3))
 
 
 def _pair_dataset(scan: PairScan):

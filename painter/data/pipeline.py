@@ -40,24 +40,30 @@ class _Scan:
     sizes: frozenset  # {(width, height)}
     good_files: tuple[Path, ...]  # images sources: the readable files
     bad: tuple[BadEntry, ...]
+    # with keep_data: (origin, encoded bytes) of each readable image; None for a file,
+    # read again when needed
+    entries: tuple[tuple[str, bytes | None], ...] = ()
 
 
-def _scan(source: SourceLike, skip_bad: bool) -> _Scan:
+def _scan(source: SourceLike, skip_bad: bool, keep_data: bool = False) -> _Scan:
     source = resolve_source(source)
     bad: list[BadEntry] = []
     sizes = set()
     good_files = []
+    entries = []
     count = 0
     for image, header in iter_checked_images(source, skip_bad=skip_bad, report=bad):
         count += 1
         sizes.add((header.width, header.height))
         if source.kind == "images":
             good_files.append(Path(image.origin))
+        if keep_data:
+            entries.append((image.origin, None if source.kind == "images" else image.data))
     if bad:
         _log.warning("%s: skipping %d bad entries, first: %s", source, len(bad), bad[0])
     if count == 0:
         raise DataError(f"{source}: no readable images")
-    return _Scan(source, count, frozenset(sizes), tuple(good_files), tuple(bad))
+    return _Scan(source, count, frozenset(sizes), tuple(good_files), tuple(bad), tuple(entries))
 
 
 def count_images(source: SourceLike, *, skip_bad: bool = False) -> int:
@@ -172,11 +178,15 @@ def _decoder(scan: _Scan, image_size: int) -> Callable:
     needs_resize = scan.sizes != {(image_size, image_size)}
 
     def decode(data):
+        # INTEGER_ACCURATE: libjpeg's exact IDCT, the one Pillow uses, so that the
+        # TensorFlow-free reader (painter.data.arrays) sees the same pixels; the default,
+        # INTEGER_FAST, is off by up to 17 levels on Kaggle's photos.
         if jpeg_only:
-            image = tf.io.decode_jpeg(data, channels=3)
+            image = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
         else:
             image = tf.cond(tf.io.is_jpeg(data),
-                            lambda: tf.io.decode_jpeg(data, channels=3),
+                            lambda: tf.io.decode_jpeg(data, channels=3,
+                                                      dct_method="INTEGER_ACCURATE"),
                             lambda: tf.io.decode_png(data, channels=3))
         if needs_resize:
             def resize():

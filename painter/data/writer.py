@@ -78,7 +78,7 @@ def write_record_files(records: Iterable[bytes], out_dir: Path, prefix: str, per
     Raises:
         DataError: `records` yields nothing (the message is `nothing`).
     """
-    import tensorflow as tf
+    from painter.data.tfrecord import encode_frame
 
     made_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,8 +101,8 @@ def write_record_files(records: Iterable[bytes], out_dir: Path, prefix: str, per
                                             dir=out_dir)
                 os.close(fd)
                 temp = Path(name)
-                writer = tf.io.TFRecordWriter(str(temp))
-            writer.write(record)
+                writer = open(temp, "wb")
+            writer.write(encode_frame(record))
             count += 1
             total += 1
             if count == per_file:

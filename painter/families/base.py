@@ -73,7 +73,9 @@ class Family:
         raise NotImplementedError
 
     def dataset(self, config, root: Path, seed: int, photos=None):
-        """(repeated training `tf.data.Dataset`, batches in one pass over the data).
+        """(endless training data, batches in one pass over the data): a repeated
+        `tf.data.Dataset`, or without TensorFlow a `keras.utils.PyDataset` of numpy batches
+        (`painter.data.arrays`).
 
         Args:
             config: the run's config.

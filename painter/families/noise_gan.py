@@ -61,13 +61,13 @@ class NoiseGANFamily(Family):
         compile_noise_gan(model, config, jit_compile)
 
     def dataset(self, config, root: Path, seed: int, photos=None):
-        from painter.data import count_images, monet_dataset
+        from painter.backend import has_tensorflow
+        from painter.data import count_images
 
         monets = count_images((root, "monet"))
         if monets < config.batch_size:
             raise UsageError(f"{root}: {monets} Monets, fewer than one batch of {config.batch_size}")
-        dataset = monet_dataset(
-            root,
+        options = dict(
             image_size=config.image_size,
             batch_size=config.batch_size,
             shuffle=True,
@@ -78,7 +78,13 @@ class NoiseGANFamily(Family):
             cache=True,
             seed=seed,
         )
-        return dataset.repeat(), monets // config.batch_size
+        if not has_tensorflow():
+            from painter.data.arrays import monet_arrays
+
+            return monet_arrays(root, **options), monets // config.batch_size
+        from painter.data import monet_dataset
+
+        return monet_dataset(root, **options).repeat(), monets // config.batch_size
 
     def sample_inputs(self, config, root: Path, model) -> np.ndarray:
         """Seeded latents."""

@@ -97,12 +97,17 @@ class Pix2PixFamily(Family):
         compile_pix2pix(model, config, steps_per_epoch, jit_compile)
 
     def dataset(self, config, root: Path, seed: int, photos=None):
+        from painter.backend import has_tensorflow
+
+        options = dict(batch_size=config.batch_size, image_size=config.image_size,
+                       direction=config.direction, augment=config.augment, seed=seed)
+        if not has_tensorflow():
+            from painter.data.arrays import paired_arrays
+
+            return paired_arrays(paired_root(root), **options)
         from painter.data.paired import paired_dataset
 
-        dataset, steps = paired_dataset(
-            paired_root(root), batch_size=config.batch_size, image_size=config.image_size,
-            direction=config.direction, augment=config.augment, seed=seed,
-        )
+        dataset, steps = paired_dataset(paired_root(root), **options)
         return dataset.repeat(), steps
 
     def sample_inputs(self, config, root: Path, model) -> np.ndarray:

@@ -129,16 +129,18 @@ class TranslationFamily(Family):
         check_generator_config(config)
 
     def dataset(self, config, root: Path, seed: int, photos=None):
+        from painter.backend import has_tensorflow
+
+        sources = (photos if photos is not None else (root, "photo"), (root, "monet"))
+        options = dict(batch_size=config.batch_size, image_size=config.image_size,
+                       augment=config.augment, seed=seed)
+        if not has_tensorflow():
+            from painter.data.arrays import unpaired_arrays
+
+            return unpaired_arrays(*sources, **options)
         from painter.data import unpaired_dataset
 
-        dataset = unpaired_dataset(
-            photos if photos is not None else (root, "photo"),
-            (root, "monet"),
-            batch_size=config.batch_size,
-            image_size=config.image_size,
-            augment=config.augment,
-            seed=seed,
-        )
+        dataset = unpaired_dataset(*sources, **options)
         return dataset.repeat(), int(dataset.cardinality().numpy())
 
     def start_from_data(self, model, config, root: Path, tracker=None, photos=None,
@@ -171,11 +173,10 @@ class TranslationFamily(Family):
         return config
 
     def sample_inputs(self, config, root: Path, model) -> np.ndarray:
-        """The first `sample_images` photos of the root."""
-        from painter.data import photo_dataset
+        """The first `sample_images` photos of the root (in `photo_dataset`'s order)."""
+        from painter.data.arrays import source_images
 
-        photos = photo_dataset(root, image_size=config.image_size, shuffle=False)
-        return np.stack([image.numpy() for image in photos.take(max(1, config.sample_images))])
+        return source_images((root, "photo"), max(1, config.sample_images), config.image_size)
 
     def sample_grid(self, model, inputs: np.ndarray, generator=None
                     ) -> tuple[np.ndarray, int | None]:
