@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_train.py [--models resnet,unet,noise,cut,fastcut] [--sizes 128,256]
         [--parts generator,step,starter] [--steps 3] [--warmup 1] [--jit on|off|both]
-        [--data ROOT] [--ablate] [--loop fit|painter]
+        [--data ROOT] [--ablate] [--loop fit|painter] [--backend tensorflow|jax|tensorflow,jax]
 
 For each model (the shipped `cyclegan`, `cyclegan_unet`, `noise_gan`, `cut` and `fastcut`
 configs at each size; the ResNet generators get 9 residual blocks at 256 px and 6 below,
@@ -57,14 +57,26 @@ the load average is printed with every figure.
 synthetic input (one cached batch repeated: no decoding, jitter or shuffling), no pool,
 no DiffAugment, XLA toggled, and one `tape.gradient` per generator (the same gradients,
 computed as the float16 path does).
+
+--backend picks Keras' backend (default tensorflow). Keras fixes it at import, so with
+several (`--backend tensorflow,jax`) each runs in its own process, one after the other,
+with the same arguments; this process then prints every result again, the ratio of each
+JAX measurement to its TensorFlow twin (achieved model FLOP/s, which is the MFU ratio
+against any one peak), and the MFUs against the best matmul of both processes. On JAX
+the matmul is timed with `jax.jit`, the step is always compiled (`jax.jit`; --jit and
+--threads are TensorFlow's) and only (b) is timed: (a) and the starter are written with
+`tf.GradientTape`. The step runs through `fit` inside the run's JAX distribution (one CPU
+device here), fed by the same `tf.data` pipeline as on TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,6 +92,8 @@ MODELS = {"resnet": "cyclegan", "unet": "cyclegan_unet", "noise": "noise_gan", "
           "fastcut": "fastcut"}
 RESNET_MODELS = ("resnet", "cut", "fastcut")  # 9 residual blocks at 256 px, 6 below
 PARTS = ("generator", "step", "starter")
+BACKENDS = ("tensorflow", "jax")
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX"}
 
 
 # ---- clocks ---------------------------------------------------------------------------
@@ -134,17 +148,32 @@ class MatmulRate:
 
 
 def matmul_rate(size: int, repeats: int = 5) -> MatmulRate:
-    """FLOP/s of an N×N float32 matmul: the best of `repeats` on each clock."""
-    import tensorflow as tf
+    """FLOP/s of an N×N float32 matmul on Keras' backend (compiled: `tf.function` or
+    `jax.jit`): the best of `repeats` on each clock."""
+    import keras
 
-    a = tf.random.normal((size, size), seed=1)
-    b = tf.random.normal((size, size), seed=2)
-    product = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
-    product().numpy()
+    if keras.backend.backend() == "jax":
+        import jax
+        import numpy as np
+
+        rng = np.random.default_rng(1)
+        a, b = (jax.numpy.asarray(rng.standard_normal((size, size), np.float32))
+                for _ in range(2))
+        # The operands are arguments, not constants XLA could fold at compile time.
+        compiled = jax.jit(lambda a, b: jax.numpy.sum(jax.numpy.matmul(a, b)))
+        product = lambda: np.asarray(compiled(a, b))  # noqa: E731  (waits for the result)
+    else:
+        import tensorflow as tf
+
+        a = tf.random.normal((size, size), seed=1)
+        b = tf.random.normal((size, size), seed=2)
+        compiled = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
+        product = lambda: compiled().numpy()  # noqa: E731
+    product()
     best_wall = best_cpu = float("inf")
     for _ in range(repeats):
         start = now()
-        product().numpy()
+        product()
         end = now()
         best_wall = min(best_wall, end[0] - start[0])
         best_cpu = min(best_cpu, max(end[1] - start[1], 1e-9))
@@ -292,16 +321,26 @@ def time_training_step(
     config, root: Path, steps: int, warmup: int, *, synthetic: bool = False,
     separate: bool = False, loop: str = "fit",
 ) -> StepTimes:
-    """Per-step times of painter's training model, through `fit` (or `painter.train.train`)."""
+    """Per-step times of painter's training model, through `fit` (or `painter.train.train`).
+
+    On TensorFlow under the default strategy; on JAX under the run's distribution for one
+    CPU device (`pick_strategy("cpu")`), compiled whatever `config.jit_compile` says.
+    """
     import keras
-    import tensorflow as tf
 
     if loop == "painter":
         return _time_painter_loop(config, root, steps, warmup)
     from painter.train.run import build_training_model
+    from painter.train.strategy import fit_scope, pick_strategy
 
-    strategy = tf.distribute.get_strategy()
-    model = build_training_model(config, 1000, strategy, config.jit_compile)
+    jax = keras.backend.backend() == "jax"
+    if jax:
+        strategy = pick_strategy("cpu")
+    else:
+        import tensorflow as tf
+
+        strategy = tf.distribute.get_strategy()
+    model = build_training_model(config, 1000, strategy, config.jit_compile or jax)
     if separate:
         model.joint_generator_gradient = False
     dataset = training_dataset(config, root, synthetic)
@@ -316,7 +355,9 @@ def time_training_step(
             float(next(iter(logs.values())))
             stamps.append(now())
 
-    model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, verbose=0, callbacks=[StepClock()])
+    with fit_scope(strategy):
+        model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, verbose=0,
+                  callbacks=[StepClock()])
     wall, cpu = split_steps(stamps, warmup)
     return StepTimes(wall, cpu, load())
 
@@ -507,7 +548,27 @@ def main(argv=None) -> int:
                         help="print only the accelerator projection (no timing)")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow intra- and inter-op threads (default 0: TF's choice)")
+    parser.add_argument("--backend", default="tensorflow",
+                        help="Keras backend(s): tensorflow, jax, or both comma-separated (each "
+                             "in its own process, then the JAX ÷ TensorFlow ratios)")
+    parser.add_argument("--results-json", type=Path, default=None,
+                        help="also write the results to this JSON file (what a run over "
+                             "several backends reads back from each process)")
     args = parser.parse_args(argv)
+    backends = [b for b in args.backend.split(",") if b]
+    for name in backends:
+        if name not in BACKENDS:
+            parser.error(f"--backend: unknown {name!r} (known: {', '.join(BACKENDS)})")
+    if not backends or len(set(backends)) != len(backends):
+        parser.error("--backend: one or more of tensorflow, jax, each once")
+    if len(backends) > 1:
+        return run_backends(backends, argv if argv is not None else sys.argv[1:])
+    backend = backends[0]
+    # Before Keras is first imported (painter.families does not import it): Keras reads
+    # KERAS_BACKEND once.
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
+        parser.error(f"--backend {backend}: Keras is already running on another backend")
+    os.environ["KERAS_BACKEND"] = backend
     models = [m for m in args.models.split(",") if m]
     parts = [p for p in args.parts.split(",") if p]
     for name in models:
@@ -528,18 +589,33 @@ def main(argv=None) -> int:
     if args.project:
         print("\n".join(projection_lines()))
         return 0
-    import tensorflow as tf
+    import keras
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if backend == "jax":
+        import jax
+
+        versions = f"Keras {keras.__version__} on JAX {jax.__version__}"
+        skipped = [p for p in parts if p != "step"] + (["--ablate"] if args.ablate else [])
+        if skipped:
+            print(f"on JAX only (b) the whole step is timed; left out: {', '.join(skipped)} "
+                  "(written with tf.GradientTape)", flush=True)
+        parts = [p for p in parts if p == "step"]
+        args.ablate = False
+        jits = [True]  # jax.jit: always compiled
+    else:
+        import tensorflow as tf
+
+        versions = f"Keras {keras.__version__} on TensorFlow {tf.__version__}"
+        if args.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     model_name = "?"
     if Path("/proc/cpuinfo").is_file():
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model_name = line.split(":", 1)[1].strip()
                 break
-    print(f"{os.cpu_count()} CPUs ({model_name}), TensorFlow {tf.__version__}, data {args.data}, "
+    print(f"{os.cpu_count()} CPUs ({model_name}), {versions}, data {args.data}, "
           f"threads {args.threads or 'default'}, load {load():.2f}, {time.strftime('%Y-%m-%d %H:%M')}",
           flush=True)
 
@@ -604,6 +680,50 @@ def main(argv=None) -> int:
             print(line, flush=True)
     if everything:
         print("\n".join(summary_lines(everything)))
+    if args.results_json:
+        args.results_json.write_text(json.dumps(
+            {"backend": backend, "results": [dataclasses.asdict(r) for r in everything]}))
+    return 0
+
+
+def result_from_dict(data: dict) -> Result:
+    return Result(data["label"], data["images_per_step"], data["model_flops"],
+                  StepTimes(**data["times"]), MatmulRate(**data["rate"]))
+
+
+def run_backends(backends: list[str], argv: list[str]) -> int:
+    """Each backend in its own process with the same arguments, one after the other; then
+    every result, the JAX ÷ TensorFlow ratios and the MFUs against the best matmul of all."""
+    base = [a for i, a in enumerate(argv)
+            if not a.startswith(("--backend", "--results-json"))
+            and not (i and argv[i - 1] in ("--backend", "--results-json"))]
+    by_backend: dict[str, list[Result]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        for backend in backends:
+            out = Path(tmp) / f"{backend}.json"
+            print(f"\n==== {BACKEND_NAMES[backend]} (its own process) ====", flush=True)
+            done = subprocess.run(
+                [sys.executable, __file__, *base, "--backend", backend, "--results-json", str(out)],
+                env={**os.environ, "KERAS_BACKEND": backend})
+            if done.returncode != 0 or not out.is_file():
+                print(f"error: the {backend} process failed (exit status {done.returncode})",
+                      file=sys.stderr)
+                return 1
+            by_backend[backend] = [result_from_dict(r)
+                                   for r in json.loads(out.read_text())["results"]]
+    everything = []
+    for backend, results in by_backend.items():
+        for r in results:
+            everything.append(dataclasses.replace(r, label=f"{backend} {r.label}"))
+    if "jax" in by_backend and "tensorflow" in by_backend:
+        print("\nJAX ÷ TensorFlow, each step against its twin (model FLOP/s: the MFU ratio "
+              "against any one peak; > 1: JAX is faster):")
+        tf_results = {r.label: r for r in by_backend["tensorflow"]}
+        for r in by_backend["jax"]:
+            twin = tf_results.get(r.label)
+            if twin is not None:
+                print(ratio_line(r.label, r, twin))
+    print("\n".join(summary_lines(everything)))
     return 0
 
 
