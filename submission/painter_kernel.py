@@ -86,9 +86,10 @@ SMOKE = "0"
 # the steps after training, for 7,038 photos on ACCELERATOR (painter.kaggle.bundle.KernelBudget).
 BUDGET = {"cap": 18000, "margin": 1200, "install": 300, "generate": 1354, "check": 180, "score": 243}
 
-# How each accelerator trains: a `painter train --strategy` for TensorFlow, or Keras' JAX
-# backend, whose data parallelism spans every device JAX sees (8 TPU cores on a v5e-8).
-STRATEGY = {"gpu": "mirrored", "none": "cpu"}
+# How each accelerator trains: its Keras backend and `painter train --strategy`. On JAX,
+# "tpu" is DataParallel over every TPU core JAX sees (8 on a v5e-8) and refuses to train
+# without one, as TensorFlow's strategies do without their devices.
+STRATEGY = {"gpu": "mirrored", "tpu": "tpu", "none": "cpu"}
 BACKEND = {"gpu": "tensorflow", "tpu": "jax", "none": "tensorflow"}
 SMOKE_TRAIN_ARGS = ["--epochs", "1", "--steps-per-epoch", "20"]
 MIN_TRAINING_SECONDS = 30  # below this, training is skipped: the zip comes from what exists
@@ -543,11 +544,9 @@ class Kernel:
         config_arg = dataset_config if os.path.isfile(dataset_config) else self.config
         command = self.painter + ["train", config_arg, "--data", self.data_dir,
                                   "--out", self.run_dir]
-        command += ["--time-budget", f"{int(budget)}s"]
+        command += ["--time-budget", f"{int(budget)}s", "--strategy", STRATEGY[self.accelerator]]
         if self.backend == "jax":
             command += ["--backend", "jax"]
-        else:
-            command += ["--strategy", STRATEGY[self.accelerator]]
         for setting in shlex.split(_env("PAINTER_SETTINGS", SETTINGS)):
             command += ["--set", setting]
         if checkpoints(self.run_dir):  # a second run in the same session resumes

@@ -398,7 +398,7 @@ def test_accelerator_check():
     assert ks.accelerator_problem("tpu", ["TPU"] * 8) is None  # what JAX lists on a v5e-8
 
 
-@pytest.mark.parametrize("accelerator, strategy", [("gpu", "mirrored"), ("tpu", None), ("none", "cpu")])
+@pytest.mark.parametrize("accelerator, strategy", [("gpu", "mirrored"), ("tpu", "tpu"), ("none", "cpu")])
 def test_train_command(tmp_path, kernel_env, accelerator, strategy):
     kernel_env.setenv("PAINTER_KAGGLE_WORKING", str(tmp_path))
     kernel_env.setenv("PAINTER_KAGGLE_ACCELERATOR", accelerator)
@@ -408,10 +408,11 @@ def test_train_command(tmp_path, kernel_env, accelerator, strategy):
     command = kernel.train_command(3600)
     backend = "jax" if accelerator == "tpu" else "tensorflow"
     assert kernel.env["KERAS_BACKEND"] == backend  # every step of the kernel, not only training
-    if strategy is None:  # the TPU: Keras on JAX, data-parallel over every TPU core
-        assert command[command.index("--backend") + 1] == "jax" and "--strategy" not in command
+    assert command[command.index("--strategy") + 1] == strategy
+    if accelerator == "tpu":  # Keras on JAX, data-parallel over every TPU core
+        assert command[command.index("--backend") + 1] == "jax"
     else:
-        assert command[command.index("--strategy") + 1] == strategy and "--backend" not in command
+        assert "--backend" not in command
     assert command[command.index("--time-budget") + 1] == "3600s"
     assert command[-4:] == ["--epochs", "1", "--steps-per-epoch", "20"]  # the smoke run
     assert "--resume" not in command and "--force" not in command
