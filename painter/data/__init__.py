@@ -4,7 +4,9 @@ layout: `monet_jpg/`, `photo_jpg/`).
 
 Other parts read data through `iter_encoded_images(source)` (encoded bytes, checked) and
 `decode_rgb(data, origin, image_size)`; training through `unpaired_dataset` /
-`image_dataset`.
+`image_dataset`, or without TensorFlow (Keras on JAX) through the numpy batches of
+`painter.data.arrays` (`unpaired_arrays`, `image_arrays`, `paired_arrays`), which give the
+same data. Everything but the `tf.data` pipelines runs without TensorFlow.
 """
 
 from painter.data.images import BadEntry, EncodedImage, ImageHeader, decode_rgb, encode_jpeg
