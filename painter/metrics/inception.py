@@ -108,8 +108,11 @@ def conv_bn_relu(x, filters, kernel_size, name, strides=1, padding="valid"):
         padding: "valid" (default) or "same" (stride 1 only, as in the graph).
     """
     base = name.replace(".", "_")
+    # Zeros, not random: the network is never trained, its weights are always loaded, and
+    # on JAX a random initializer compiles once per kernel shape (~15 s of the build).
     x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=base
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+        kernel_initializer="zeros", name=base,
     )(x)
     x = layers.BatchNormalization(epsilon=1e-3, scale=False, name=f"{base}_bn")(x)
     return layers.ReLU(name=f"{base}_relu")(x)
@@ -206,7 +209,8 @@ def fid_inception(weights="fid", preprocessing=True, name="fid_inception"):
     Args:
         weights: "fid" (default) loads the converted weights from the painter cache
             (`painter weights fetch` / `painter weights import` put them there); a path
-            loads that `.weights.h5`; None leaves the network randomly initialised.
+            loads that `.weights.h5`; None leaves the kernels at zero, to be filled (as
+            the converter does).
         preprocessing: True (default): inputs are RGB images of any size with values in
             0…255 (uint8 or float), resized and scaled as Kaggle's graph does. False:
             inputs are already 299×299×3 and scaled to [−1, 1).
