@@ -179,6 +179,7 @@ def _image_batch(images: _Images, stream: _Stream, augment: bool, epoch: int, st
     return _unit_range(np.stack(out))
 
 
+@functools.cache
 def _py_dataset_class():
     import keras
 
