@@ -77,10 +77,12 @@ class _Command(click.Command):
             if self.needs_tensorflow and has_tensorflow():
                 _import_tensorflow_quietly()
         elif self.needs_tensorflow:
-            from painter.backend import has_tensorflow
+            from painter.backend import has_tensorflow, select_backend
 
             # Without TensorFlow the command runs on what it has (`painter data` reads
-            # TFRecords without it; Keras runs on JAX).
+            # TFRecords without it; Keras runs on JAX, chosen here as `painter train`
+            # chooses it, since Keras' own default is TensorFlow).
+            select_backend()
             if has_tensorflow():
                 _import_tensorflow_quietly()
         return super().invoke(ctx)
