@@ -25,8 +25,11 @@ N_TRANSLATED = 40
 NOISE_CONFIG = dict(image_size=32, latent_dim=8, gen_filters=32)
 
 JAX_SCRIPT = """
-import contextlib, io, itertools, json, sys
+import contextlib, io, json, os, sys
 from pathlib import Path
+
+# No backend named: without TensorFlow the CLI must choose JAX itself (Keras' default is TF).
+os.environ.pop("KERAS_BACKEND")
 
 import numpy as np
 
