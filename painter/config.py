@@ -3,8 +3,9 @@
 A config file is flat TOML. `family` picks the family (`painter.families`) and so its
 frozen dataclass; every other key must be one of its fields, with a value of the field's
 type. Unknown keys are a ConfigError naming the key. The resolved config is written beside
-each run's checkpoints with non-defaults marked; a restarted run's ends with a [restart]
-table (`painter.rundir.restart_toml`), a record of its parent that loading leaves out.
+each run's checkpoints with non-defaults marked; it ends with the run's records, which
+loading leaves out: a [run] table (its backend and devices, `painter.rundir.run_toml`)
+and, for a restarted run, a [restart] table (`painter.rundir.restart_toml`).
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def load_config(path: str | Path, **overrides: Any) -> Config:
             values = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    if isinstance(values.get("restart"), dict):  # a run's record of its parent, no setting
-        del values["restart"]
+    for table in ("run", "restart"):  # a run's records (`painter.rundir.RECORD_TABLES`)
+        if isinstance(values.get(table), dict):
+            del values[table]
     given = {k: v for k, v in overrides.items() if v is not None}
     values.update(given)
     source = str(path) + (f" (overridden: {', '.join(given)})" if given else "")

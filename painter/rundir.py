@@ -1,9 +1,11 @@
 """The run directory: what `painter train` writes, and how everything else reads it.
 
     RUN_DIR/
-        config.toml              the resolved config, non-defaults marked; a run
-                                 restarted from another's checkpoint ends it with a
-                                 [restart] table naming the parent (`read_restart`)
+        config.toml              the resolved config, non-defaults marked; then a
+                                 [run] table of how the run trains (its Keras backend
+                                 and device count: `read_run_record`), and for a run
+                                 restarted from another's checkpoint a [restart] table
+                                 naming the parent (`read_restart`)
                                  written by `train`; read by `load_run_config` (generate,
                                  paint, the Kaggle kernel), `painter report`, a resume
         data.json                {"data_root": …}: the data the run was trained on
@@ -101,31 +103,28 @@ def load_run_config(run_dir: str | os.PathLike):
     return load_config(path)
 
 
-# ---- the [restart] table of config.toml ---------------------------------------------------
+# ---- the tables after the config in config.toml -----------------------------------------
 
+RUN_TABLE = "run"
 RESTART_TABLE = "restart"
+# Records of the run, not settings: `load_config` leaves them out.
+RECORD_TABLES = (RUN_TABLE, RESTART_TABLE)
 
 
-def restart_toml(record: dict) -> str:
-    """The [restart] table that ends a restarted run's config.toml: where its start came
-    from. `record` holds `parent` (the parent run's directory), `checkpoint` (its name
-    there), `epoch`, `global_step`, `generator_weights` and, when the parent tracked it,
-    `mifid`; strings and numbers only."""
-    lines = [f"\n[{RESTART_TABLE}]  # the run this one started from (weights only)"]
+def _table_toml(name: str, comment: str, record: dict) -> str:
+    lines = [f"\n[{name}]  # {comment}"]
     for key, value in record.items():
         if isinstance(value, str):
             text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             text = repr(value)
         else:
-            raise TypeError(f"restart record values must be str, int or float: {key}={value!r}")
+            raise TypeError(f"{name} record values must be str, int or float: {key}={value!r}")
         lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n"
 
 
-def read_restart(run_dir: str | os.PathLike) -> dict | None:
-    """The [restart] table of a run's config.toml (`restart_toml`), or None for a run that
-    started afresh (or has no readable config.toml)."""
+def _read_table(run_dir: str | os.PathLike, name: str) -> dict | None:
     import sys
 
     if sys.version_info >= (3, 11):
@@ -137,8 +136,36 @@ def read_restart(run_dir: str | os.PathLike) -> dict | None:
         values = tomllib.loads((Path(run_dir) / CONFIG_TOML).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    table = values.get(RESTART_TABLE)
+    table = values.get(name)
     return dict(table) if isinstance(table, dict) else None
+
+
+def run_toml(record: dict) -> str:
+    """The [run] table of config.toml: how the run trains, not what it trains: `backend`
+    (Keras' backend, "tensorflow" or "jax") and `devices` (the replicas the global batch
+    is split over); strings and numbers only. A resume on another backend rewrites it (the
+    checkpoints are the same on both)."""
+    return _table_toml(RUN_TABLE, "how this run trains (a resume rewrites it)", record)
+
+
+def read_run_record(run_dir: str | os.PathLike) -> dict | None:
+    """The [run] table of a run's config.toml (`run_toml`), or None (a run written before
+    it was kept, or no readable config.toml)."""
+    return _read_table(run_dir, RUN_TABLE)
+
+
+def restart_toml(record: dict) -> str:
+    """The [restart] table that ends a restarted run's config.toml: where its start came
+    from. `record` holds `parent` (the parent run's directory), `checkpoint` (its name
+    there), `epoch`, `global_step`, `generator_weights` and, when the parent tracked it,
+    `mifid`; strings and numbers only."""
+    return _table_toml(RESTART_TABLE, "the run this one started from (weights only)", record)
+
+
+def read_restart(run_dir: str | os.PathLike) -> dict | None:
+    """The [restart] table of a run's config.toml (`restart_toml`), or None for a run that
+    started afresh (or has no readable config.toml)."""
+    return _read_table(run_dir, RESTART_TABLE)
 
 
 def run_data_root(run_dir: str | os.PathLike) -> Path | None:

@@ -138,6 +138,12 @@ def _summary_cards(run: RunRecord) -> str:
         cards.append((format_number(run.parent["mifid"]), "the parent's MiFID at the restart"))
     if run.checkpoints:
         cards.append((str(len(run.checkpoints)), "checkpoints"))
+    trained_on = run.trained_on or {}
+    if trained_on.get("backend"):
+        devices = trained_on.get("devices")
+        cards.append((str(trained_on["backend"]), "Keras backend" + (
+            f" ({devices} device{'s' if devices != 1 else ''})"
+            if isinstance(devices, int) else "")))
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
         for v, k in cards

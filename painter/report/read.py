@@ -24,8 +24,8 @@ else:  # pragma: no cover
 
 from painter.errors import DataError, UsageError
 from painter.families import FAMILIES
-from painter.rundir import (CHECKPOINTS_DIR, CONFIG_TOML, HISTORY_CSV, PAINTINGS_PNG, RESTART_TABLE,
-                            SAMPLES_DIR, read_restart)
+from painter.rundir import (CHECKPOINTS_DIR, CONFIG_TOML, HISTORY_CSV, PAINTINGS_PNG,
+                            RECORD_TABLES, SAMPLES_DIR, read_restart, read_run_record)
 from painter.train.history import History, read_history
 
 SAMPLE_PATTERN = re.compile(r"^epoch_(\d+)\.(png|jpe?g)$", re.IGNORECASE)
@@ -91,6 +91,8 @@ class RunRecord:
     warnings: tuple[str, ...]
     # A restarted run's parent: config.toml's [restart] table (`painter.rundir.read_restart`).
     parent: dict | None = None
+    # How it trains: config.toml's [run] table, backend and devices (`read_run_record`).
+    trained_on: dict | None = None
 
     def config_value(self, key: str, default: Any = None) -> Any:
         for row in self.config:
@@ -129,8 +131,8 @@ def read_config(path: Path) -> tuple[str, tuple[ConfigRow, ...]]:
     defaults = {f.name: f.default for f in dataclasses.fields(cls)} if cls else {}
     rows = []
     for key, value in values.items():
-        if key == RESTART_TABLE and isinstance(value, dict):
-            continue  # the parent of a restarted run, not a setting (`RunRecord.parent`)
+        if key in RECORD_TABLES and isinstance(value, dict):
+            continue  # records of the run, not settings (`RunRecord.parent`, `.trained_on`)
         default = defaults.get(key)
         changed = key in marked or (key in defaults and not _same_value(value, default))
         rows.append(ConfigRow(key, value, default, changed))
@@ -248,6 +250,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
         updated=datetime.datetime.fromtimestamp(last_write.stat().st_mtime),
         warnings=tuple(warnings),
         parent=read_restart(run_dir),
+        trained_on=read_run_record(run_dir),
     )
 
 

@@ -38,14 +38,15 @@ from painter.errors import UsageError
 from painter.families import Family, family_of
 from painter.io import atomic_path
 from painter.rundir import (CONFIG_TOML, DATA_JSON, HISTORY_CSV, LOGS_DIR, RUN_ENTRIES,
-                            read_restart, restart_toml)
+                            read_restart, restart_toml, run_toml)
 from painter.train import checkpoints as ckpt
 from painter.train.budget import Deadline, format_duration, parse_duration
 from painter.train.ema import generator_ema, with_generator_ema
 from painter.train.heartbeat import Heartbeat
 from painter.train.history import read_history, write_history
 from painter.train.state import TrainingRun
-from painter.train.strategy import describe_strategy, jit_allowed, pick_strategy, tf_config_worker
+from painter.train.strategy import (describe_strategy, fit_scope, jit_allowed, pick_strategy,
+                                    tf_config_worker)
 
 KAGGLE_ROOT = Path("/kaggle/input/gan-getting-started")
 
@@ -104,6 +105,7 @@ class RunPlan:
     steps: int
     jit: bool
     log: Callable[[str], None]
+    backend: str = "tensorflow"
 
     @property
     def tracker(self):
@@ -209,8 +211,13 @@ def _restart_checkpoint(restart_from, run_dir: Path, config) -> ckpt.CheckpointI
 
 
 def _plan(config, *, data, out, epochs, steps_per_epoch, time_budget, resume, force,
-          strategy, log, restart_from=None) -> RunPlan:
+          strategy, log, restart_from=None, backend=None) -> RunPlan:
     """Checks everything a run needs before anything is built or written."""
+    import keras  # noqa: F401 - loaded here, Keras settles its backend
+
+    from painter.backend import check_keras_backend
+
+    backend = check_keras_backend(backend)
     _check_positive("epochs", epochs)
     _check_positive("steps_per_epoch", steps_per_epoch)
     family = family_of(config)
@@ -253,13 +260,14 @@ def _plan(config, *, data, out, epochs, steps_per_epoch, time_budget, resume, fo
     )
     steps = steps_per_epoch or config.steps_per_epoch or pass_steps
     config = dataclasses.replace(config, epochs=epochs or config.epochs, steps_per_epoch=steps)
-    jit = bool(config.jit_compile and jit_allowed(chosen))
+    # On JAX the step is always compiled: run op by op it would be slow beyond use.
+    jit = bool((config.jit_compile or backend == "jax") and jit_allowed(chosen))
     if config.jit_compile and not jit:
         log(f"jit_compile: off under {describe_strategy(chosen)} (XLA cannot span its devices)")
     return RunPlan(config=config, family=family, root=root, run_dir=run_dir, resume=resume,
                    force=force, deadline=deadline, tracking=tracking, strategy=chosen,
                    resume_from=resume_from, restart_from=restart, dataset=dataset, steps=steps,
-                   jit=jit, log=log)
+                   jit=jit, log=log, backend=backend)
 
 
 def _build(plan: RunPlan):
@@ -319,8 +327,10 @@ def _open_run_dir(plan: RunPlan, config) -> None:
     # A restart records its parent; a resumed restart keeps that record.
     parent = (restart_record(plan.restart_from) if plan.restart_from
               else read_restart(run_dir) if plan.resume else None)
+    trained_on = {"backend": plan.backend, "devices": plan.strategy.num_replicas_in_sync}
     with atomic_path(run_dir / CONFIG_TOML, force=True) as temp:
-        temp.write_text(config_to_toml(config) + (restart_toml(parent) if parent else ""))
+        temp.write_text(config_to_toml(config) + run_toml(trained_on)
+                        + (restart_toml(parent) if parent else ""))
     with atomic_path(run_dir / DATA_JSON, force=True) as temp:
         temp.write_text(json.dumps({"data_root": str(plan.root.resolve())}) + "\n")
     if plan.tracking:
@@ -367,18 +377,30 @@ def _restore(plan: RunPlan, model, config) -> TrainingRun:
     return run
 
 
-def _fit(model, dataset, run: TrainingRun, callbacks, *, epochs: int, steps: int) -> None:
-    """`model.fit` from the run's epoch for `epochs` epochs of `steps` steps; if XLA
-    cannot compile the step on this device, once more without XLA."""
+def _xla_compile_errors() -> tuple:
+    """The errors of a TensorFlow step that XLA cannot compile on this device; none on JAX,
+    where every step is compiled (there is no step without XLA to fall back to)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return ()
     import tensorflow as tf
 
+    return (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+            tf.errors.InternalError)
+
+
+def _fit(model, dataset, run: TrainingRun, callbacks, *, epochs: int, steps: int) -> None:
+    """`model.fit` from the run's epoch for `epochs` epochs of `steps` steps, inside the
+    strategy's fit scope (`fit_scope`: JAX's distribution); on TensorFlow, if XLA cannot
+    compile the step on this device, once more without XLA."""
     arguments = dict(initial_epoch=run.epoch, epochs=epochs, steps_per_epoch=steps,
                      callbacks=callbacks, shuffle=False, verbose=0)
     step_before = run.global_step
     try:
-        model.fit(dataset, **arguments)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-            tf.errors.InternalError) as error:
+        with fit_scope(run.strategy):
+            model.fit(dataset, **arguments)
+    except _xla_compile_errors() as error:
         if not model.jit_compile or run.global_step != step_before:
             raise
         from painter.errors import first_line
@@ -387,7 +409,8 @@ def _fit(model, dataset, run: TrainingRun, callbacks, *, epochs: int, steps: int
                 "going on without it")
         model.jit_compile = False
         model.make_train_function(force=True)
-        model.fit(dataset, **arguments)
+        with fit_scope(run.strategy):
+            model.fit(dataset, **arguments)
 
 
 def _loop(plan: RunPlan, model, run: TrainingRun, sample_inputs: np.ndarray, callbacks,
@@ -494,6 +517,7 @@ def train(
     log: Callable[[str], None] | None = print,
     callbacks: Sequence = (),
     progress: bool = True,
+    backend: str | None = None,
 ) -> RunResult:
     """Trains the config's model family and writes a run directory (module docstring).
 
@@ -513,7 +537,7 @@ def train(
             state, epoch and step; the config must build the same networks).
         force: replace an existing run in `out` (only what a run writes is removed).
         strategy: "auto" (default), "tpu", "mirrored", "multiworker" or "cpu"
-            (`pick_strategy`).
+            (`pick_strategy`; on JAX `painter.train.distribution.pick_distribution`).
         restart_from: "RUN_DIR[:best|last]": start a NEW run in `out` from that run's
             checkpoint (default its best, else its last): its network weights (the
             generator's moving average where that checkpoint generates with it), not its
@@ -524,13 +548,19 @@ def train(
         callbacks: Keras callbacks run after each step and epoch with the run's own
             (`painter.train.callbacks`; a `RunCallback` also sees the run's state).
         progress: show a progress bar when stdout is a terminal. Default True.
+        backend: "tensorflow" or "jax": the Keras backend the run must train on. Keras
+            fixes its backend at import (`KERAS_BACKEND`), so this only checks it: a
+            process whose Keras runs on another is a UsageError (`painter train
+            --backend` chooses it before Keras loads: `painter.backend.select_backend`).
+            Default None: whichever Keras runs on. config.toml's [run] table records it.
 
     Returns:
         A `RunResult`.
 
     Raises:
         UsageError: bad options, an existing `out` without `resume`/`force`, a resume with
-            nothing to resume, a missing data root.
+            nothing to resume, a missing data root, Keras on another backend than
+            `backend`.
         ConfigError / DataError: from the config or the data.
         CheckpointError: the checkpoint to resume or restart from is of another model or
             shape.
@@ -540,7 +570,7 @@ def train(
     log = log or (lambda message: None)
     plan = _plan(config, data=data, out=out, epochs=epochs, steps_per_epoch=steps_per_epoch,
                  time_budget=time_budget, resume=resume, force=force, strategy=strategy, log=log,
-                 restart_from=restart_from)
+                 restart_from=restart_from, backend=backend)
     model, config, sample_inputs = _build(plan)
     _open_run_dir(plan, config)
     run = _restore(plan, model, config)

@@ -23,6 +23,20 @@ from painter.train.budget import format_duration
 from painter.train.strategy import workers_min
 
 
+def sync_model_state(model) -> None:
+    """Puts the values of a model's variables back into them where Keras' JAX `fit` keeps
+    them elsewhere; free on TensorFlow.
+
+    On JAX, `fit` threads the weights, optimizer and metric values through its compiled
+    steps and empties the variables meanwhile (`_get_jax_state(purge_model_variables=
+    True)`), putting them back only before `on_epoch_end` and when it returns. Whatever
+    reads variables inside an epoch (the step count, a checkpoint) syncs first.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
 class TrainingRun:
     """A run in progress, as its callbacks see it.
 
@@ -68,6 +82,7 @@ class TrainingRun:
 
     @property
     def global_step(self) -> int:
+        sync_model_state(self.model)
         # A model whose stages leave some optimizers idle counts the run's steps itself.
         run_step = getattr(self.model, "run_step", None)
         if run_step is not None:
@@ -79,6 +94,7 @@ class TrainingRun:
         """Writes a checkpoint of the current state: numbered (pruned to the config's
         `keep_checkpoints`) by default, or under a fixed `name` such as "best"."""
         started = time.monotonic()
+        sync_model_state(self.model)
         path = ckpt.save_checkpoint(
             self.run_dir,
             self.model,
@@ -181,8 +197,19 @@ class TrainingRun:
             # staged run left it idle (exact when it trains in every step left).
             own = self._optimizer_step(name)
             schedule.fit_end(end_step - step + own, decay_fraction, own)
+        self._retrace_step()
+
+    def _retrace_step(self) -> None:
+        """On JAX, compiles the step again once `fit` has compiled it: a compiled JAX step
+        holds the variables it is not handed as state (the schedules' lengths) as
+        constants, so it would go on with the old schedule. TensorFlow's step reads them."""
+        model = self.model
+        if (getattr(model, "jax_state_sync", None) is not None
+                and getattr(model, "train_function", None) is not None):
+            model.make_train_function(force=True)
 
     def _optimizer_step(self, name: str) -> int:
+        sync_model_state(self.model)
         return int(self.model.optimizers[name].iterations.numpy())
 
     def fit_to_budget(self) -> None:

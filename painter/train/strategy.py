@@ -1,7 +1,9 @@
 """Picking a `tf.distribute.Strategy` for the machine training runs on.
 
 TensorFlow-only code lives here, at the edge; the models and their `train_step`s only see
-a strategy through Keras.
+a strategy through Keras. On Keras' JAX backend `pick_strategy` hands over to
+`painter.train.distribution` (`keras.distribution.DataParallel` over JAX's devices), whose
+`JaxDataParallel` the functions below accept as well.
 
 `auto` tries, in order:
 1. a TPU: `TPUClusterResolver(tpu="local")` (Kaggle's and Cloud TPU VMs), then the older
@@ -173,7 +175,8 @@ def pick_strategy(name: str = "auto", log: Callable[[str], None] | None = None):
         log: where to say which strategy was picked and why; default silent.
 
     Returns:
-        A `tf.distribute.Strategy`.
+        A `tf.distribute.Strategy`; on Keras' JAX backend a
+        `painter.train.distribution.JaxDataParallel`.
 
     Raises:
         UsageError: an unknown name, or "multiworker" without a usable TF_CONFIG.
@@ -182,6 +185,12 @@ def pick_strategy(name: str = "auto", log: Callable[[str], None] | None = None):
     """
     if name not in STRATEGIES:
         raise UsageError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
+    from painter.backend import on_jax
+
+    if on_jax():
+        from painter.train.distribution import pick_distribution
+
+        return pick_distribution(name, log)
     log = log or (lambda message: None)
     tf = _tf()
     if name == "tpu":
@@ -220,11 +229,23 @@ def pick_strategy(name: str = "auto", log: Callable[[str], None] | None = None):
 
 def describe_strategy(strategy) -> str:
     """One line: the strategy's class and its replica count."""
+    if hasattr(strategy, "describe"):
+        return strategy.describe()
     return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
 
 
 def is_tpu(strategy) -> bool:
-    return "TPUStrategy" in type(strategy).__name__
+    return ("TPUStrategy" in type(strategy).__name__
+            or getattr(strategy, "platform", None) == "tpu")
+
+
+def fit_scope(strategy):
+    """What `fit` runs inside: on JAX the run's distribution (Keras' JAX trainer lays each
+    batch out over the devices by the distribution current while it runs); nothing on
+    TensorFlow, whose `fit` enters the model's strategy itself."""
+    import contextlib
+
+    return strategy.scope() if hasattr(strategy, "distribution") else contextlib.nullcontext()
 
 
 def worker_info(strategy) -> tuple[int, int]:
@@ -300,5 +321,9 @@ def jit_allowed(strategy) -> bool:
     the step spans several devices (measured with TF 2.21 / Keras 3.15: MirroredStrategy
     over 2 logical CPUs, "Trying to access resource … located in device …"), and
     TPUStrategy compiles its steps with XLA anyway. So: one replica, not a TPU.
+    On JAX always: `jax.jit` compiles the step over a distribution's devices, and a step
+    run op by op there would be slow beyond use.
     """
+    if hasattr(strategy, "distribution"):
+        return True
     return strategy.num_replicas_in_sync == 1 and not is_tpu(strategy)
