@@ -19,7 +19,8 @@ from painter.errors import ConfigError
 from painter.train import checkpoints as ckpt
 from painter.train.ema import GeneratorEMA, with_generator_ema
 from painter.train.history import read_history
-from painter.train.replica import global_mean
+from painter.train.step import StepLosses, global_mean
+from painter.train.trainer import GANTrainer
 from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
 
 
@@ -71,25 +72,31 @@ def test_average_refuses_another_architecture_and_a_bad_decay(tmp_path):
 # ---- inside the compiled step, on one and two replicas ------------------------------------
 
 
-class _Toy(keras.Model):
+class _Toy(GANTrainer):
     """A one-network "GAN": its generator trained by SGD towards 1, with the step's loss
     reduced over the global batch as the families' are."""
 
     def __init__(self, generator):
         super().__init__()
         self.generator = generator
+        self.trackers = {"loss": keras.metrics.Mean(name="loss")}
         self.built = True
 
     def call(self, x):
         return self.generator(x)
 
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            outputs = self.generator(data, training=True)
-            loss = global_mean(ops.sum(ops.square(outputs - 1.0), axis=1))
-        variables = self.generator.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss": loss}
+    @property
+    def networks(self):
+        return {"generator": self.generator}
+
+    @property
+    def optimizers(self):
+        return {"generator": self.sgd}
+
+    def compute_losses(self, data):
+        outputs = self.generator(data, training=True)
+        loss = ops.sum(ops.square(outputs - 1.0), axis=1)
+        return StepLosses(losses={"generator": global_mean(loss)}, metrics={"loss": loss})
 
 
 def _steps(strategy, batches, decay=0.5):
@@ -97,8 +104,9 @@ def _steps(strategy, batches, decay=0.5):
     (generator weights after each step, starting ones first; the model's average)."""
     with strategy.scope():
         model = _Toy(_dense(0))
-        model.compile(optimizer=keras.optimizers.SGD(0.1))
-        model.optimizer.build(model.generator.trainable_variables)
+        model.compile()
+        model.sgd = keras.optimizers.SGD(0.1)
+        model.sgd.build(model.generator.trainable_variables)
         ema = with_generator_ema(model, model.generator, _dense(1), decay)
     ema.reset()
     weights = [model.generator.get_weights()]

@@ -19,7 +19,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import one_train_step, tiny_cyclegan
-from painter.train.replica import apply_clipped, global_mean
+from painter.train.replica import apply_clipped
+from painter.train.step import global_mean
 from painter.train.strategy import logical_cpus, mirrored_strategy, pick_strategy
 
 # Randomness that legitimately differs between 1 and 2 replicas (per-replica seed streams

@@ -305,7 +305,7 @@ class StyleMix(keras.layers.Layer):
             shape=(), initializer=keras.initializers.Constant(self.initial_strength), name="strength"
         )
         self.offset = self.add_weight(shape=(dim,), initializer="zeros", name="offset")
-        from painter.train.replica import ReplicaSeedGenerator
+        from painter.train.step import ReplicaSeedGenerator
 
         self.seed_generator = ReplicaSeedGenerator(self.seed, name="style_seed")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from painter.models import losses as gan_losses
@@ -40,14 +39,15 @@ from painter.models.patchnce import (
     sample_positions,
 )
 from painter.train.pool import ImagePool
-from painter.train.replica import ReplicaSeedGenerator, apply_losses, global_mean, step_logs
+from painter.train.step import ReplicaSeedGenerator, StepLosses, global_mean
+from painter.train.trainer import GANTrainer
 from painter.train.schedules import adam, cyclegan_schedule
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
     from painter.families.cut import CUTConfig
 
 
-class CUT(keras.Model):
+class CUT(GANTrainer):
     """A generator, a discriminator and the PatchNCE head trained together.
 
     The head's input widths are those of the generator's encoder layers; the authors'
@@ -171,6 +171,7 @@ class CUT(keras.Model):
         )
         for optimizer, network in zip(optimizers, self.networks.values()):
             optimizer.build(network.trainable_variables)
+        self.use_step_state()
 
     @property
     def networks(self) -> dict[str, keras.Model]:
@@ -213,63 +214,53 @@ class CUT(keras.Model):
         layers = [patch_nce_loss(p[batch:], p[:batch], self.nce_temperature) for p in projected]
         return ops.mean(ops.stack(layers, axis=0), axis=0)
 
-    def train_step(self, data):
+    def compute_losses(self, data) -> StepLosses:
         real_x, real_y = data  # photos, Monets
         batch = ops.shape(real_x)[0]
 
-        with tf.GradientTape(persistent=True) as tape:
-            # 1. G on the photos (and, for the identity NCE, on the Monets) in one pass.
-            inputs = ops.concatenate([real_x, real_y], axis=0) if self.nce_identity else real_x
-            if self.flip_equivariance:
-                flip = keras.random.uniform((), seed=self.patch_seed) < 0.5
-                fakes = self.gen_G(ops.where(flip, ops.flip(inputs, axis=2), inputs), training=True)
-                # The keys are the features of the unflipped inputs (no gradient: a forward
-                # pass only).
-                keys = self.encoder(inputs, training=True)
-            else:
-                fakes, *keys = self.gen_G_with_features(inputs, training=True)
-            # 2. The queries: G's encoder on its own outputs, flipped back where flipped.
-            queries = self.encoder(fakes, training=True)
-            if self.flip_equivariance:
-                queries = [ops.where(flip, ops.flip(q, axis=2), q) for q in queries]
-            fake_y = fakes[:batch]
+        # 1. G on the photos (and, for the identity NCE, on the Monets) in one pass.
+        inputs = ops.concatenate([real_x, real_y], axis=0) if self.nce_identity else real_x
+        if self.flip_equivariance:
+            flip = keras.random.uniform((), seed=self.patch_seed) < 0.5
+            fakes = self.gen_G(ops.where(flip, ops.flip(inputs, axis=2), inputs), training=True)
+            # The keys are the features of the unflipped inputs (no gradient: a forward
+            # pass only).
+            keys = self.encoder(inputs, training=True)
+        else:
+            fakes, *keys = self.gen_G_with_features(inputs, training=True)
+        # 2. The queries: G's encoder on its own outputs, flipped back where flipped.
+        queries = self.encoder(fakes, training=True)
+        if self.flip_equivariance:
+            queries = [ops.where(flip, ops.flip(q, axis=2), q) for q in queries]
+        fake_y = fakes[:batch]
 
-            # 3. PatchNCE per image: photos vs their translations (and Monets vs G(Monet)).
-            nce_x = self._patch_nce([k[:batch] for k in keys], [q[:batch] for q in queries])
-            if self.nce_identity:
-                nce_y = self._patch_nce([k[batch:] for k in keys], [q[batch:] for q in queries])
-                nce = 0.5 * (nce_x + nce_y)
-            else:
-                nce = nce_x
+        # 3. PatchNCE per image: photos vs their translations (and Monets vs G(Monet)).
+        nce_x = self._patch_nce([k[:batch] for k in keys], [q[:batch] for q in queries])
+        if self.nce_identity:
+            nce_y = self._patch_nce([k[batch:] for k in keys], [q[batch:] for q in queries])
+            nce = 0.5 * (nce_x + nce_y)
+        else:
+            nce = nce_x
 
-            # 4. The discriminator; per-example losses in float32.
-            real_logits, pooled_logits, fake_logits = self._discriminate(real_y, fake_y)
-            adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
-            total_G = self.lambda_gan * adversarial + self.lambda_nce * nce
-            loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, pooled_logits)
+        # 4. The discriminator; per-example losses in float32.
+        real_logits, pooled_logits, fake_logits = self._discriminate(real_y, fake_y)
+        adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
+        total_G = self.lambda_gan * adversarial + self.lambda_nce * nce
+        loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, pooled_logits)
 
-            # 5. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
-            losses = {"disc_Y": self.disc_Y_optimizer.scale_loss(global_mean(loss_D))}
-            if self.joint_generator_gradient:
-                losses["generator"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
-            else:
-                losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
-                losses["head"] = self.head_optimizer.scale_loss(global_mean(total_G))
-
-        # 6. Each network's gradient of its own loss, applied by its own optimizer. G and
-        # the head share one loss: one backward pass.
-        apply_losses(tape, losses, self.networks, self.optimizers,
-                     shared=("generator", ("gen_G", "head")))
-        del tape
-
-        # 7. Metrics: means over every example of every replica.
+        # 5. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
+        losses = {"disc_Y": self.disc_Y_optimizer.scale_loss(global_mean(loss_D))}
+        if self.joint_generator_gradient:
+            losses["generator"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
+        else:
+            losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
+            losses["head"] = self.head_optimizer.scale_loss(global_mean(total_G))
         values = {"G_loss": total_G, "adversarial_loss": adversarial, "nce_loss": nce_x,
                   "D_loss": loss_D}
         if self.nce_identity:
             values["nce_identity_loss"] = nce_y
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
+        # G and the head share one loss: one backward pass.
+        return StepLosses(losses=losses, metrics=values, shared={"generator": ("gen_G", "head")})
 
 
 def build_cut(config: CUTConfig) -> CUT:

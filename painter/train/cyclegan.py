@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from painter.models import losses as gan_losses
@@ -31,7 +30,8 @@ from painter.models.diffaugment import diff_augment, parse_policy
 from painter.models.discriminators import patchgan_discriminator
 from painter.models.generators import build_generator
 from painter.train.pool import ImagePool
-from painter.train.replica import ReplicaSeedGenerator, apply_losses, global_mean, step_logs
+from painter.train.step import ReplicaSeedGenerator, StepLosses, global_mean
+from painter.train.trainer import GANTrainer
 from painter.train.schedules import adam, cyclegan_schedule
 
 from painter.families.stages import parse_stages
@@ -113,7 +113,7 @@ class StagePlan:
         return idle
 
 
-class CycleGAN(keras.Model):
+class CycleGAN(GANTrainer):
     """Two generators and two discriminators trained together.
 
     Args:
@@ -253,6 +253,7 @@ class CycleGAN(keras.Model):
         )
         for optimizer, network in zip(optimizers, self.networks.values()):
             optimizer.build(network.trainable_variables)
+        self.use_step_state()
 
     @property
     def networks(self) -> dict[str, keras.Model]:
@@ -306,11 +307,11 @@ class CycleGAN(keras.Model):
         if self.train_function is not None and not force:
             return self.train_function
         compiled = {}
-        next_step = [None]
+        # Read here, before a JAX `fit` moves the variables' values into its step state.
+        next_step = [self.run_step()]
 
-        def train_function(iterator):
-            if next_step[0] is None:
-                next_step[0] = self.run_step()
+        def train_function(*args):
+            # (iterator) on TensorFlow; (state, iterator) on JAX.
             index = self.stage_plan.index_at(next_step[0])
             if index not in compiled:
                 super(CycleGAN, self).make_train_function(force=True)
@@ -321,8 +322,12 @@ class CycleGAN(keras.Model):
                 for tracker in self.trackers.values():
                     tracker.reset_state()
                 self._metrics_stage = index
-            self._stage = index  # read by train_step while its stage is traced
-            logs = compiled[index](iterator)
+                if len(args) == 2:
+                    # JAX threads the metrics' values: now those of this stage's trackers.
+                    state, iterator = args
+                    args = ((*state[:3], [v.value for v in self.metrics_variables]), iterator)
+            self._stage = index  # read by compute_losses while its stage is traced
+            logs = compiled[index](*args)
             next_step[0] += 1
             return logs
 
@@ -350,25 +355,23 @@ class CycleGAN(keras.Model):
             return terms, perceptual
         return terms, None
 
-    def train_step(self, data):
+    def logged_metrics(self) -> tuple[str, ...]:
+        return self._stage_metric_names(self._stage)
+
+    def compute_losses(self, data) -> StepLosses:
         real_x, real_y = data  # photos, Monets
         kind = "all" if self._stage is None else self.stages[self._stage].train
         if kind == "G,D_Y":
-            values = self._one_way_step(real_x, real_y, forward=True)
+            step = self._one_way_step(real_x, real_y, forward=True)
         elif kind == "F,D_X":
-            values = self._one_way_step(real_y, real_x, forward=False)
+            step = self._one_way_step(real_y, real_x, forward=False)
         else:
-            values = self._joint_step(real_x, real_y)
+            step = self._joint_step(real_x, real_y)
         if self.stages:
-            stage_number = ops.ones_like(values["identity_loss"]) * (self._stage + 1)
-            values["stage"] = stage_number
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return step_logs(
-            {name: self.trackers[name].result() for name in self._stage_metric_names(self._stage)}
-        )
+            step.metrics["stage"] = ops.ones_like(step.metrics["identity_loss"]) * (self._stage + 1)
+        return step
 
-    def _one_way_step(self, source, target, forward: bool) -> dict:
+    def _one_way_step(self, source, target, forward: bool) -> StepLosses:
         """One direction with its discriminator: gen_G and disc_Y (`forward`, photos →
         Monets) or gen_F and disc_X, trained on the adversarial and identity losses alone.
         The other two networks are neither called nor updated, nor their optimizers."""
@@ -378,97 +381,86 @@ class CycleGAN(keras.Model):
         else:
             generator, discriminator, pool = self.gen_F, self.disc_X, self.pool_X
             g_name, d_name = "gen_F", "disc_X"
-        with tf.GradientTape(persistent=True) as tape:
-            fake = generator(source, training=True)
-            same = generator(target, training=True)  # identity: its own output domain
-            real_logits, pooled_logits, fake_logits = self._discriminate(
-                discriminator, pool, target, fake
-            )
-            adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
-            identity = gan_losses.identity_loss(target, same)
-            total = adversarial + self.cycle_weight * self.identity_weight * identity
-            loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, pooled_logits)
-            scaled = {
+        fake = generator(source, training=True)
+        same = generator(target, training=True)  # identity: its own output domain
+        real_logits, pooled_logits, fake_logits = self._discriminate(
+            discriminator, pool, target, fake
+        )
+        adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
+        identity = gan_losses.identity_loss(target, same)
+        total = adversarial + self.cycle_weight * self.identity_weight * identity
+        loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, pooled_logits)
+        g_metric, d_metric, _ = STAGE_METRICS["G,D_Y" if forward else "F,D_X"]
+        return StepLosses(
+            losses={
                 g_name: self.optimizers[g_name].scale_loss(global_mean(total)),
                 d_name: self.optimizers[d_name].scale_loss(global_mean(loss_D)),
-            }
-        for name, network in ((g_name, generator), (d_name, discriminator)):
-            variables = network.trainable_variables
-            gradients = tape.gradient(scaled[name], variables)
-            self.optimizers[name].apply_gradients(zip(gradients, variables))
-        del tape
-        g_metric, d_metric, _ = STAGE_METRICS["G,D_Y" if forward else "F,D_X"]
-        return {g_metric: total, d_metric: loss_D, "identity_loss": identity}
+            },
+            metrics={g_metric: total, d_metric: loss_D, "identity_loss": identity},
+        )
 
-    def _joint_step(self, real_x, real_y) -> dict:
+    def _joint_step(self, real_x, real_y) -> StepLosses:
         """Zhu et al.'s step: both directions, both cycles, all four networks."""
-        with tf.GradientTape(persistent=True) as tape:
-            # 1. Translate both ways, then back: x → G(x) → F(G(x)), y → F(y) → G(F(y)).
-            fake_y = self.gen_G(real_x, training=True)
-            cycled_x = self.gen_F(fake_y, training=True)
-            fake_x = self.gen_F(real_y, training=True)
-            cycled_y = self.gen_G(fake_x, training=True)
+        # 1. Translate both ways, then back: x → G(x) → F(G(x)), y → F(y) → G(F(y)).
+        fake_y = self.gen_G(real_x, training=True)
+        cycled_x = self.gen_F(fake_y, training=True)
+        fake_x = self.gen_F(real_y, training=True)
+        cycled_y = self.gen_G(fake_x, training=True)
 
-            # 2. Identity mapping: a generator fed its own output domain should not change it.
-            same_x = self.gen_F(real_x, training=True)
-            same_y = self.gen_G(real_y, training=True)
+        # 2. Identity mapping: a generator fed its own output domain should not change it.
+        same_x = self.gen_F(real_x, training=True)
+        same_y = self.gen_G(real_y, training=True)
 
-            # 3. Discriminators on DiffAugment(real ‖ pooled fakes ‖ fresh fakes).
-            real_x_logits, pooled_x_logits, fake_x_logits = self._discriminate(
-                self.disc_X, self.pool_X, real_x, fake_x
+        # 3. Discriminators on DiffAugment(real ‖ pooled fakes ‖ fresh fakes).
+        real_x_logits, pooled_x_logits, fake_x_logits = self._discriminate(
+            self.disc_X, self.pool_X, real_x, fake_x
+        )
+        real_y_logits, pooled_y_logits, fake_y_logits = self._discriminate(
+            self.disc_Y, self.pool_Y, real_y, fake_y
+        )
+
+        # 4. Per-example losses (float32 whatever the compute dtype).
+        adversarial_G = gan_losses.generator_loss(self.loss_kind, fake_y_logits)
+        adversarial_F = gan_losses.generator_loss(self.loss_kind, fake_x_logits)
+        cycle_x, perceptual_x = self._cycle_terms(real_x, cycled_x)
+        cycle_y, perceptual_y = self._cycle_terms(real_y, cycled_y)
+        cycle = cycle_x + cycle_y
+        # Both generators share the whole cycle loss, as in Zhu et al.
+        cycle_term = self.cycle_weight * cycle
+        if perceptual_x is not None:
+            perceptual = perceptual_x + perceptual_y
+            cycle_term = cycle_term + self.perceptual_weight * perceptual
+        identity_x = gan_losses.identity_loss(real_x, same_x)
+        identity_y = gan_losses.identity_loss(real_y, same_y)
+        identity_scale = self.cycle_weight * self.identity_weight
+        total_G = adversarial_G + cycle_term + identity_scale * identity_y
+        total_F = adversarial_F + cycle_term + identity_scale * identity_x
+        loss_D_X = gan_losses.discriminator_loss(
+            self.loss_kind, real_x_logits, pooled_x_logits
+        )
+        loss_D_Y = gan_losses.discriminator_loss(
+            self.loss_kind, real_y_logits, pooled_y_logits
+        )
+
+        # 5. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
+        losses = {
+            "disc_X": self.disc_X_optimizer.scale_loss(global_mean(loss_D_X)),
+            "disc_Y": self.disc_Y_optimizer.scale_loss(global_mean(loss_D_Y)),
+        }
+        if self.joint_generator_gradient:
+            # Zhu et al.'s one generator loss. adv_F and identity_x do not depend on G
+            # (nor adv_G and identity_y on F), so its gradient w.r.t. G is that of
+            # total_G and w.r.t. F that of total_F; one backward pass through the two
+            # cycles instead of one per generator.
+            # (No loss scaling here, so scale_loss is the identity; kept for the
+            # float32 check of what reaches the gradient.)
+            losses["generators"] = self.gen_G_optimizer.scale_loss(
+                global_mean(total_G + total_F - cycle_term)
             )
-            real_y_logits, pooled_y_logits, fake_y_logits = self._discriminate(
-                self.disc_Y, self.pool_Y, real_y, fake_y
-            )
+        else:
+            losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
+            losses["gen_F"] = self.gen_F_optimizer.scale_loss(global_mean(total_F))
 
-            # 4. Per-example losses (float32 whatever the compute dtype).
-            adversarial_G = gan_losses.generator_loss(self.loss_kind, fake_y_logits)
-            adversarial_F = gan_losses.generator_loss(self.loss_kind, fake_x_logits)
-            cycle_x, perceptual_x = self._cycle_terms(real_x, cycled_x)
-            cycle_y, perceptual_y = self._cycle_terms(real_y, cycled_y)
-            cycle = cycle_x + cycle_y
-            # Both generators share the whole cycle loss, as in Zhu et al.
-            cycle_term = self.cycle_weight * cycle
-            if perceptual_x is not None:
-                perceptual = perceptual_x + perceptual_y
-                cycle_term = cycle_term + self.perceptual_weight * perceptual
-            identity_x = gan_losses.identity_loss(real_x, same_x)
-            identity_y = gan_losses.identity_loss(real_y, same_y)
-            identity_scale = self.cycle_weight * self.identity_weight
-            total_G = adversarial_G + cycle_term + identity_scale * identity_y
-            total_F = adversarial_F + cycle_term + identity_scale * identity_x
-            loss_D_X = gan_losses.discriminator_loss(
-                self.loss_kind, real_x_logits, pooled_x_logits
-            )
-            loss_D_Y = gan_losses.discriminator_loss(
-                self.loss_kind, real_y_logits, pooled_y_logits
-            )
-
-            # 5. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
-            losses = {
-                "disc_X": self.disc_X_optimizer.scale_loss(global_mean(loss_D_X)),
-                "disc_Y": self.disc_Y_optimizer.scale_loss(global_mean(loss_D_Y)),
-            }
-            if self.joint_generator_gradient:
-                # Zhu et al.'s one generator loss. adv_F and identity_x do not depend on G
-                # (nor adv_G and identity_y on F), so its gradient w.r.t. G is that of
-                # total_G and w.r.t. F that of total_F; one backward pass through the two
-                # cycles instead of one per generator.
-                # (No loss scaling here, so scale_loss is the identity; kept for the
-                # float32 check of what reaches the gradient.)
-                losses["generators"] = self.gen_G_optimizer.scale_loss(
-                    global_mean(total_G + total_F - cycle_term)
-                )
-            else:
-                losses["gen_G"] = self.gen_G_optimizer.scale_loss(global_mean(total_G))
-                losses["gen_F"] = self.gen_F_optimizer.scale_loss(global_mean(total_F))
-
-        # 6. Each network's gradient of its own loss, applied by its own optimizer.
-        apply_losses(tape, losses, self.networks, self.optimizers,
-                     shared=("generators", ("gen_G", "gen_F")))
-        del tape
-
-        # 7. Metrics (means over every example of every replica: `train_step`).
         values = {
             "G_loss": total_G,
             "F_loss": total_F,
@@ -479,7 +471,8 @@ class CycleGAN(keras.Model):
         }
         if self.perceptual_features is not None:
             values["perceptual_loss"] = perceptual
-        return values
+        return StepLosses(losses=losses, metrics=values,
+                          shared={"generators": ("gen_G", "gen_F")})
 
 
 def build_cyclegan(

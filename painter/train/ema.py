@@ -12,10 +12,11 @@ generator, which is why GAN papers and the competition's best write-ups sample f
 
 How it is kept, and why:
 
-- **In the compiled step.** `with_generator_ema` wraps the model's `train_step`: the
-  update runs inside the same `tf.function` (and XLA program) as the step, after every
-  optimizer has applied its gradients. A Keras callback would run it eagerly between
-  steps, a few hundred small device calls per step.
+- **In the compiled step.** Both step drivers (`painter.train.step`) end the step with
+  the update, inside the same `tf.function` or jitted JAX step (and XLA program), after
+  every optimizer has applied its gradients (`GeneratorEMA.update` on TensorFlow; on JAX
+  the average's weights are part of the step's threaded state, `StepState`). A Keras
+  callback would run it eagerly between steps, a few hundred small device calls per step.
 - **Per replica, identical everywhere.** Under a `tf.distribute` strategy the update is
   one merge call in which each replica's copy of the average is updated from the same
   replica's copy of the weights (`strategy.extended.update`): the optimizers have summed
@@ -108,9 +109,9 @@ def _tf_variable(variable):
 def with_generator_ema(model, generator, network, decay: float) -> GeneratorEMA:
     """Makes `model` keep the EMA of `generator` in `network`.
 
-    The model's `train_step` is wrapped so that each step ends with `GeneratorEMA.update`
-    inside the compiled step (after every optimizer of the step); `model.generator_ema` is
-    the `GeneratorEMA`. The average starts as `network`'s weights: call `reset()` once the
+    Each train step ends with the average's update inside the compiled step, after every
+    optimizer of the step (`painter.train.step`); `model.generator_ema` is the
+    `GeneratorEMA`. The average starts as `network`'s weights: call `reset()` once the
     generator holds its start.
 
     Args:
@@ -121,16 +122,8 @@ def with_generator_ema(model, generator, network, decay: float) -> GeneratorEMA:
         decay: d in (0, 1).
     """
     ema = GeneratorEMA(generator, network, decay)
-    step = model.train_step
-
-    def train_step(data):
-        logs = step(data)
-        ema.update()
-        return logs
-
-    # Instance attributes: Keras' train function calls `self.train_step`, and a plain
-    # object is not tracked as one of the model's layers or weights.
-    model.train_step = train_step
+    # An instance attribute holding a plain object: not tracked as one of the model's
+    # layers or weights (checkpoints save the average's network on its own).
     model.generator_ema = ema
     return ema
 

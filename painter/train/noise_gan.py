@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from painter.models import losses as gan_losses
 from painter.models.diffaugment import diff_augment, parse_policy
 from painter.models.noise_gan import noise_discriminator, noise_generator
-from painter.train.replica import ReplicaSeedGenerator, apply_clipped, global_mean, step_logs
+from painter.train.step import ReplicaSeedGenerator, StepLosses, global_mean
+from painter.train.trainer import GANTrainer
 from painter.train.schedules import adam
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # for type hints only: the family module imports this one
 NOISE_GAN_METRICS = ("G_loss", "D_loss", "D_real", "D_fake")
 
 
-class NoiseGAN(keras.Model):
+class NoiseGAN(GANTrainer):
     """A generator of images from latent vectors and its discriminator.
 
     Args:
@@ -85,6 +85,7 @@ class NoiseGAN(keras.Model):
         self.clipnorm = float(clipnorm) if clipnorm else None
         generator_optimizer.build(self.generator.trainable_variables)
         discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.use_step_state()
 
     @property
     def networks(self) -> dict[str, keras.Model]:
@@ -105,50 +106,47 @@ class NoiseGAN(keras.Model):
         """`count` latents drawn from N(0, 1) with `seed`: the same seed, the same images."""
         return keras.random.normal((count, self.latent_dim), seed=seed)
 
-    def train_step(self, data):
+    def draw_latents(self, batch):
+        """A step's latents: N(0, 1) from the model's seed stream (per replica)."""
+        return keras.random.normal((batch, self.latent_dim), seed=self.latent_seed)
+
+    def compute_losses(self, data) -> StepLosses:
+        if isinstance(data, (tuple, list)):  # (monets,): how Python generators yield them
+            (data,) = data
         real = ops.cast(data, "float32")
         batch = ops.shape(real)[0]
 
-        with tf.GradientTape(persistent=True) as tape:
-            # 1. Fakes from this replica's own latents.
-            latents = keras.random.normal((batch, self.latent_dim), seed=self.latent_seed)
-            fake = ops.cast(self.generator(latents, training=True), "float32")
+        # 1. Fakes from this replica's own latents.
+        latents = self.draw_latents(batch)
+        fake = ops.cast(self.generator(latents, training=True), "float32")
 
-            # 2. One discriminator pass on DiffAugment(real ‖ fake), training=True so
-            # batch norm uses batch statistics and spectral norm's power iteration runs.
-            images = ops.concatenate([real, fake], axis=0)
-            if self.diffaugment:
-                images = diff_augment(images, self.diffaugment, self.augment_seed)
-            real_logits, fake_logits = ops.split(
-                self.discriminator(images, training=True), 2, axis=0
-            )
+        # 2. One discriminator pass on DiffAugment(real ‖ fake), training=True so
+        # batch norm uses batch statistics and spectral norm's power iteration runs.
+        images = ops.concatenate([real, fake], axis=0)
+        if self.diffaugment:
+            images = diff_augment(images, self.diffaugment, self.augment_seed)
+        real_logits, fake_logits = ops.split(
+            self.discriminator(images, training=True), 2, axis=0
+        )
 
-            # 3. Per-example BCE from logits, reduced over the GLOBAL batch.
-            loss_G = gan_losses.generator_loss("bce", fake_logits)
-            loss_D = gan_losses.discriminator_loss("bce", real_logits, fake_logits)
-            scaled_G = self.generator_optimizer.scale_loss(global_mean(loss_G))
-            scaled_D = self.discriminator_optimizer.scale_loss(global_mean(loss_D))
+        # 3. Per-example BCE from logits, reduced over the GLOBAL batch.
+        loss_G = gan_losses.generator_loss("bce", fake_logits)
+        loss_D = gan_losses.discriminator_loss("bce", real_logits, fake_logits)
+        scaled_G = self.generator_optimizer.scale_loss(global_mean(loss_G))
+        scaled_D = self.discriminator_optimizer.scale_loss(global_mean(loss_D))
 
-        # 4. Gradients, clipped over the global batch, each applied by its own optimizer.
-        for network, optimizer, loss in (
-            (self.generator, self.generator_optimizer, scaled_G),
-            (self.discriminator, self.discriminator_optimizer, scaled_D),
-        ):
-            variables = network.trainable_variables
-            gradients = tape.gradient(loss, variables)
-            apply_clipped(optimizer, gradients, variables, self.clipnorm)
-        del tape
-
-        # 5. Metrics: losses, and D's mean probability of "real" on real and fake images.
+        # 4. Metrics: losses, and D's mean probability of "real" on real and fake images.
         def probability(logits):
             logits = ops.cast(logits, "float32")
             return ops.mean(ops.sigmoid(logits), axis=tuple(range(1, len(logits.shape))))
 
-        self.trackers["G_loss"].update_state(loss_G)
-        self.trackers["D_loss"].update_state(loss_D)
-        self.trackers["D_real"].update_state(probability(real_logits))
-        self.trackers["D_fake"].update_state(probability(fake_logits))
-        return step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
+        # Gradients clipped over the global batch, each applied by its own optimizer.
+        return StepLosses(
+            losses={"generator": scaled_G, "discriminator": scaled_D},
+            metrics={"G_loss": loss_G, "D_loss": loss_D, "D_real": probability(real_logits),
+                     "D_fake": probability(fake_logits)},
+            clipnorm=self.clipnorm,
+        )
 
 
 def synchronize_batch_norm(model: keras.Model) -> int:
@@ -160,6 +158,10 @@ def synchronize_batch_norm(model: keras.Model) -> int:
     builders because synchronized batch norm exists only on the TensorFlow backend and the
     builders stay backend-neutral. Returns the number of layers changed.
     """
+    if keras.backend.backend() != "tensorflow":
+        # JAX's data-parallel step is one program over the global batch: its batch norm
+        # already normalises by the global batch's statistics.
+        return 0
     changed = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):

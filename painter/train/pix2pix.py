@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from painter.models import losses as gan_losses
 from painter.models.pix2pix import conditional_patchgan, unet_generator
-from painter.train.replica import apply_losses, global_mean, step_logs
+from painter.train.step import StepLosses, global_mean
+from painter.train.trainer import GANTrainer
 from painter.train.schedules import adam, cyclegan_schedule
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
@@ -28,7 +28,7 @@ PIX2PIX_LOSSES = ("bce", "lsgan")
 PIX2PIX_METRICS = ("G_loss", "G_adv_loss", "L1_loss", "D_loss")
 
 
-class Pix2Pix(keras.Model):
+class Pix2Pix(GANTrainer):
     """A generator and a conditional discriminator trained together on paired images.
 
     Args:
@@ -79,6 +79,7 @@ class Pix2Pix(keras.Model):
         self.loss_kind = loss
         for optimizer, network in zip(self.optimizers.values(), self.networks.values()):
             optimizer.build(network.trainable_variables)
+        self.use_step_state()
 
     @property
     def networks(self) -> dict[str, keras.Model]:
@@ -95,42 +96,35 @@ class Pix2Pix(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    def train_step(self, data):
+    def compute_losses(self, data) -> StepLosses:
         inputs, targets = data  # x, y
 
-        with tf.GradientTape(persistent=True) as tape:
-            # 1. Translate: x → G(x).
-            outputs = self.generator(inputs, training=True)
+        # 1. Translate: x → G(x).
+        outputs = self.generator(inputs, training=True)
 
-            # 2. D on the real pair (x, y) and the fake pair (x, G(x)), in one call.
-            conditions = ops.concatenate([inputs, inputs], axis=0)
-            images = ops.concatenate([ops.cast(targets, outputs.dtype), outputs], axis=0)
-            pairs = ops.concatenate([ops.cast(conditions, outputs.dtype), images], axis=-1)
-            real_logits, fake_logits = ops.split(self.discriminator(pairs, training=True), 2)
+        # 2. D on the real pair (x, y) and the fake pair (x, G(x)), in one call.
+        conditions = ops.concatenate([inputs, inputs], axis=0)
+        images = ops.concatenate([ops.cast(targets, outputs.dtype), outputs], axis=0)
+        pairs = ops.concatenate([ops.cast(conditions, outputs.dtype), images], axis=-1)
+        real_logits, fake_logits = ops.split(self.discriminator(pairs, training=True), 2)
 
-            # 3. Per-example losses (float32 whatever the compute dtype).
-            adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
-            l1 = gan_losses.cycle_loss(targets, outputs)  # mean |y − G(x)| per example
-            total_G = adversarial + self.l1_weight * l1
-            loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, fake_logits)
+        # 3. Per-example losses (float32 whatever the compute dtype).
+        adversarial = gan_losses.generator_loss(self.loss_kind, fake_logits)
+        l1 = gan_losses.cycle_loss(targets, outputs)  # mean |y − G(x)| per example
+        total_G = adversarial + self.l1_weight * l1
+        loss_D = gan_losses.discriminator_loss(self.loss_kind, real_logits, fake_logits)
 
-            # 4. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
-            scaled = {
-                "generator": self.generator_optimizer.scale_loss(global_mean(total_G)),
-                "discriminator": self.discriminator_optimizer.scale_loss(global_mean(loss_D)),
-            }
-
-        # 5. Each network's gradient of its own loss, applied by its own optimizer (which
-        # sums them over replicas). D's loss reaches G's weights through G(x), and G's
-        # through D's; each optimizer takes only its own network's.
-        apply_losses(tape, scaled, self.networks, self.optimizers)
-        del tape
-
-        # 6. Metrics: means over every example of every replica.
-        values = {"G_loss": total_G, "G_adv_loss": adversarial, "L1_loss": l1, "D_loss": loss_D}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
+        # 4. Reduce over the GLOBAL batch; scale for mixed float16 (a no-op otherwise).
+        scaled = {
+            "generator": self.generator_optimizer.scale_loss(global_mean(total_G)),
+            "discriminator": self.discriminator_optimizer.scale_loss(global_mean(loss_D)),
+        }
+        # D's loss reaches G's weights through G(x), and G's through D's; each optimizer
+        # takes only its own network's gradient.
+        return StepLosses(
+            losses=scaled,
+            metrics={"G_loss": total_G, "G_adv_loss": adversarial, "L1_loss": l1, "D_loss": loss_D},
+        )
 
 
 def build_pix2pix(config: Pix2PixConfig) -> Pix2Pix:

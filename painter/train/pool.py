@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from painter.train.replica import ReplicaSeedGenerator
+from painter.train.step import ReplicaSeedGenerator
 
 
 @keras.saving.register_keras_serializable(package="painter")

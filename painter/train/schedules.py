@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from painter.families.base import SCHEDULE_DECAYS
-from painter.train.replica import ReplicaLossScaleOptimizer
+from painter.train.trainer import ReplicaLossScaleOptimizer
 
 
 @keras.saving.register_keras_serializable(package="painter")
