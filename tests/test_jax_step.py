@@ -32,11 +32,11 @@ TOLERANCE = 1e-4  # the issue's bound, relative to each tensor's largest magnitu
 CASES = {
     # The pool (50) is still filling after one batch of 2, so it passes the fakes through.
     "cyclegan": tiny_cyclegan(pool_size=50, ema_decay=0.9),
-    # Every position of every layer (at most 32·32 = 1024): PatchNCE is then the same
-    # loss whatever order the positions are drawn in.
+    # Every position of every encoder layer (the largest, the reflection-padded input,
+    # has 38·38): PatchNCE is then the same loss whatever order they are drawn in.
     "cut": CUTConfig(image_size=32, gen_filters=4, residual_blocks=1, disc_filters=4,
                      disc_layers=2, batch_size=2, augment=False, jit_compile=False,
-                     nce_patches=1024, head_units=8, sample_images=2),
+                     nce_patches=38 * 38, head_units=8, sample_images=2),
     "noise_gan": NoiseGANConfig(image_size=16, latent_dim=8, gen_filters=8, disc_filters=4,
                                 disc_layers=2, batch_size=2, diffaugment="", augment=False,
                                 jit_compile=False, ema_decay=0.5),

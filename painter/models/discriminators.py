@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import keras
 
-from painter.models.layers import conv_init, instance_norm
+from painter.models.layers import SpectralNormalization, conv_init, instance_norm
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
     from painter.families.cyclegan import CycleGANConfig
@@ -78,7 +78,7 @@ def patchgan(
             name=f"{block}_conv",
         )
         if spectral_norm:
-            layer = keras.layers.SpectralNormalization(layer, dtype=dtype, name=f"{block}_sn")
+            layer = SpectralNormalization(layer, dtype=dtype, name=f"{block}_sn")
         return layer(x)
 
     image = keras.Input((image_size, image_size, channels), name=f"{name}_input")

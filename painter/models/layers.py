@@ -86,6 +86,33 @@ class ResidualOutput(keras.layers.Layer):
         return {**super().get_config(), "clip_min": self.clip_min, "clip_max": self.clip_max}
 
 
+@keras.saving.register_keras_serializable(package="painter")
+class SpectralNormalization(keras.layers.SpectralNormalization):
+    """Keras' `SpectralNormalization`, with the same gradient on every backend.
+
+    In training, Keras' layer overwrites its kernel W with W / σ(W) and then reads it, so
+    on TensorFlow the gradient (and the optimizer's update) is that of the normalised
+    kernel as a variable of its own: nothing flows back through the normalisation. On
+    JAX the same code runs inside a stateless trace, where the read after the assignment
+    would differentiate through the normalisation instead. Here, on JAX, the assigned
+    value is W + stop_gradient(W / σ(W) − W): the same number, with the gradient of a
+    leaf, so both backends train alike (tests/test_jax_step.py).
+    """
+
+    def call(self, inputs, training=False):
+        if training and keras.backend.backend() != "tensorflow":
+            new_vector_u, new_kernel = ops.cond(
+                ops.all(ops.equal(self.kernel.value, 0)),
+                lambda: (self.vector_u.value, self.kernel.value),
+                self.normalized_weights,
+            )
+            self.vector_u.assign(new_vector_u)
+            kernel = self.kernel.value
+            self.kernel.assign(kernel + ops.stop_gradient(new_kernel - kernel))
+            return ops.cast(self.layer(inputs), inputs.dtype)
+        return super().call(inputs, training=training)
+
+
 def instance_norm(name: str) -> keras.layers.GroupNormalization:
     """Instance normalisation as one group per channel.
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import keras
 
 from painter.models.discriminators import check_patchgan_args, patchgan
-from painter.models.layers import conv_init
+from painter.models.layers import SpectralNormalization, conv_init
 
 if TYPE_CHECKING:  # for type hints only: the family module imports this one
     from painter.families.noise_gan import NoiseGANConfig
@@ -73,7 +73,7 @@ def noise_generator(config: NoiseGANConfig, name: str = "noise_generator") -> ke
 
     latent = keras.Input((config.latent_dim,), name=f"{name}_latent")
     channels = config.gen_filters
-    x = keras.layers.SpectralNormalization(
+    x = SpectralNormalization(
         keras.layers.Dense(4 * 4 * channels, kernel_initializer=conv_init(), name=f"{name}_dense"),
         name=f"{name}_dense_sn",
     )(latent)
@@ -82,7 +82,7 @@ def noise_generator(config: NoiseGANConfig, name: str = "noise_generator") -> ke
     for i in range(1, blocks + 1):
         channels = max(channels // 2, min(MIN_CHANNELS, config.gen_filters))
         x = _residual_up_block(x, channels, name=f"{name}_up{i}")
-    x = keras.layers.SpectralNormalization(
+    x = SpectralNormalization(
         keras.layers.Conv2D(
             3, 3, padding="same", kernel_initializer=conv_init(), name=f"{name}_head_conv"
         ),

@@ -314,7 +314,18 @@ class CycleGAN(GANTrainer):
             # (iterator) on TensorFlow; (state, iterator) on JAX.
             index = self.stage_plan.index_at(next_step[0])
             if index not in compiled:
-                super(CycleGAN, self).make_train_function(force=True)
+                # Each stage's step is a function of its own: JAX keys a jitted
+                # function's traces by the function, so one bound `train_step` would
+                # serve every stage the first stage's trace.
+                def stage_step(*step_args, stage=index):
+                    self._stage = stage
+                    return GANTrainer.train_step(self, *step_args)
+
+                self.train_step = stage_step
+                try:
+                    super(CycleGAN, self).make_train_function(force=True)
+                finally:
+                    del self.train_step
                 compiled[index] = self.train_function
                 self.train_function = train_function
             if index != self._metrics_stage:
@@ -326,7 +337,6 @@ class CycleGAN(GANTrainer):
                     # JAX threads the metrics' values: now those of this stage's trackers.
                     state, iterator = args
                     args = ((*state[:3], [v.value for v in self.metrics_variables]), iterator)
-            self._stage = index  # read by compute_losses while its stage is traced
             logs = compiled[index](*args)
             next_step[0] += 1
             return logs

@@ -138,20 +138,23 @@ def jax_train_step(model: GANTrainer, state, data):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             step = model.compute_losses(data)
         traced["step"] = step
-        return step.losses, (step.metrics, _mapped_values(scope, non_trainable,
-                                                          non_trainable_values))
+        return step.losses, (step.metrics,
+                             _mapped_values(scope, non_trainable, non_trainable_values),
+                             _mapped_values(scope, trainable, trainable_values))
 
-    losses, backward, (metric_values, non_trainable_values) = jax.vjp(
+    losses, backward, (metric_values, non_trainable_values, assigned) = jax.vjp(
         forward, trainable_values, has_aux=True
     )
     step = traced["step"]
+    # A weight the forward pass assigned (spectral norm's W / σ(W)) is what its optimizer
+    # updates, as on TensorFlow, where the assignment happens to the variable itself.
+    trainable_values = list(assigned)
 
     # Each optimizer's slice of the step state, in the order `StepState` lists them.
     offsets, start = {}, 0
     for name, optimizer in model.optimizers.items():
         offsets[name] = (start, start + len(optimizer.variables))
         start += len(optimizer.variables)
-    trainable_values = list(trainable_values)
     step_values = list(step_values)
     for key, names in step.targets().items():
         cotangent = {k: ops.ones_like(v) if k == key else ops.zeros_like(v)
