@@ -3,6 +3,7 @@
 `painter.train.run.train` drives `model.fit` with these callbacks, in this order, all
 sharing the run's `TrainingRun`:
 
+    StepInterrupts      on JAX: Ctrl-C and SIGTERM inside a step are raised after it
     StepRecorder        counts and times the steps; at an epoch's end, its history row
     NonFiniteStop       a NaN/Inf loss stops the run (`TrainingError`), no checkpoint
     ProgressBar         one bar per epoch, on a terminal
@@ -27,6 +28,8 @@ steps.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from typing import Sequence
 
@@ -70,6 +73,54 @@ def scalar(value) -> float:
 def scalar_logs(logs) -> dict[str, float]:
     """A step's logs as floats."""
     return {k: scalar(v) for k, v in (logs or {}).items()}
+
+
+class StepInterrupts(keras.callbacks.Callback):
+    """Holds Ctrl-C and SIGTERM back while Keras' JAX `fit` runs a step, and raises them
+    right after it.
+
+    JAX's `fit` empties the model's variables and hands their values to the compiled
+    step, which consumes (donates) them; it keeps the step's results only once the step
+    returns. An interrupt raised inside the step (the first one traces and compiles for
+    seconds, minutes on a TPU) would leave nothing to put back: no checkpoint could be
+    written. Raised after it, the run writes its checkpoint as on TensorFlow. Works from
+    the main thread only (Python's rule for signal handlers); elsewhere it does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self._saved: dict | None = None
+        self._held: list = []
+
+    def _hold(self, signum, frame):
+        self._held.append((signum, frame))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._held = []
+        self._saved = {number: signal.signal(number, self._hold) for number in self.SIGNALS}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.release()
+
+    def release(self, deliver: bool = True) -> None:
+        """Puts the signal handlers back and, with `deliver`, calls them for the signals
+        held back (`fit` calls no callback when a step raises: `train` releases then
+        without delivering)."""
+        if self._saved is None:
+            return
+        saved, self._saved = self._saved, None
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+        for signum, frame in self._held if deliver else ():
+            handler = saved[signum]
+            if callable(handler):
+                handler(signum, frame)  # Python's SIGINT handler raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 class StepRecorder(RunCallback):
@@ -305,6 +356,7 @@ def run_callbacks(run: TrainingRun, family, sample_inputs: np.ndarray, writer, *
     from painter.rundir import HISTORY_CSV, LOSS_PNG, SAMPLES_DIR
 
     ordered = [
+        *([StepInterrupts()] if keras.backend.backend() == "jax" else []),
         StepRecorder(),
         NonFiniteStop(),
         ProgressBar(progress),

@@ -394,6 +394,8 @@ def _fit(model, dataset, run: TrainingRun, callbacks, *, epochs: int, steps: int
     """`model.fit` from the run's epoch for `epochs` epochs of `steps` steps, inside the
     strategy's fit scope (`fit_scope`: JAX's distribution); on TensorFlow, if XLA cannot
     compile the step on this device, once more without XLA."""
+    from painter.train.callbacks import StepInterrupts
+
     arguments = dict(initial_epoch=run.epoch, epochs=epochs, steps_per_epoch=steps,
                      callbacks=callbacks, shuffle=False, verbose=0)
     step_before = run.global_step
@@ -411,6 +413,10 @@ def _fit(model, dataset, run: TrainingRun, callbacks, *, epochs: int, steps: int
         model.make_train_function(force=True)
         with fit_scope(run.strategy):
             model.fit(dataset, **arguments)
+    finally:
+        for callback in callbacks:  # a step that raised left its signals held back
+            if isinstance(callback, StepInterrupts):
+                callback.release(deliver=False)
 
 
 def _loop(plan: RunPlan, model, run: TrainingRun, sample_inputs: np.ndarray, callbacks,

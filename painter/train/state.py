@@ -197,15 +197,26 @@ class TrainingRun:
             # staged run left it idle (exact when it trains in every step left).
             own = self._optimizer_step(name)
             schedule.fit_end(end_step - step + own, decay_fraction, own)
-        self._retrace_step()
+        self.schedules_changed()
 
-    def _retrace_step(self) -> None:
-        """On JAX, compiles the step again once `fit` has compiled it: a compiled JAX step
-        holds the variables it is not handed as state (the schedules' lengths) as
-        constants, so it would go on with the old schedule. TensorFlow's step reads them."""
+    def schedules_changed(self) -> None:
+        """Call after changing a learning-rate schedule while `fit` runs. On JAX it
+        compiles the step again (once `fit` has compiled it), unless the step is handed
+        the schedules' variables as state: a compiled JAX step holds the variables it is
+        not handed as constants, and would go on with the old schedule. Nothing on
+        TensorFlow, whose step reads them."""
+        import keras
+
+        from painter.train.schedules import decaying_schedules
+
         model = self.model
-        if (getattr(model, "jax_state_sync", None) is not None
-                and getattr(model, "train_function", None) is not None):
+        if (getattr(model, "jax_state_sync", None) is None
+                or getattr(model, "train_function", None) is None):
+            return
+        threaded = {id(v) for v in getattr(model.optimizer, "variables", ())}
+        lengths = [v for schedule in decaying_schedules(model.optimizers).values()
+                   for v in vars(schedule).values() if isinstance(v, keras.Variable)]
+        if any(id(v) not in threaded for v in lengths):
             model.make_train_function(force=True)
 
     def _optimizer_step(self, name: str) -> int:
