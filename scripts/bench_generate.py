@@ -10,14 +10,22 @@ documented variants, exactly what `painter generate` makes of them) twice:
 
 and prints both times and their ratio. Input making (decoding, variants) is in both.
 
-    .venv/bin/python scripts/bench_generate.py [--count 7000] [--batch 32]
+--backend picks Keras' backend (default: KERAS_BACKEND, else tensorflow). Keras fixes it
+at import, so with both (`--backend tensorflow,jax`) each runs in its own process, one
+after the other, and the parent prints the JAX ÷ TensorFlow ratio of the times.
+
+    .venv/bin/python scripts/bench_generate.py [--count 7000] [--batch 32] \
+        [--backend tensorflow|jax|tensorflow,jax]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,8 +38,19 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=7000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--config", default="quick")
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+                        help="tensorflow, jax, or both comma-separated (each in its own process)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    backends = [b for b in args.backend.split(",") if b]
+    if not backends or not set(backends) <= {"tensorflow", "jax"}:
+        parser.error(f"--backend {args.backend}: tensorflow, jax or tensorflow,jax")
+    if len(backends) > 1:
+        compare_backends(backends)
+        return
+    os.environ["KERAS_BACKEND"] = backends[0]
 
+    import keras
     import numpy as np
 
     from painter.config import load_config
@@ -56,12 +75,39 @@ def main() -> None:
         out = Path(tmp) / "images.zip"
         result = write_submission(out, photo_inputs(photos), args.count, translate, batch=args.batch)
         size = out.stat().st_size
-    print(f"config {args.config} generator at 256 px, {model.count_params():,} parameters, "
-          f"batch {args.batch}, {os.cpu_count()} CPUs")
+    if args.json:
+        print(json.dumps({"bare": bare, "zip": result.seconds, "count": args.count}))
+        return
+    print(f"config {args.config} generator at 256 px on {keras.backend.backend()}, "
+          f"{model.count_params():,} parameters, batch {args.batch}, {os.cpu_count()} CPUs")
     print(f"bare inference: {args.count:,} images in {bare:.1f}s ({args.count / bare:.1f} images/s)")
     print(f"into images.zip: {result.count:,} images in {result.seconds:.1f}s "
           f"({result.images_per_second:.1f} images/s, {size / 1e6:.0f} MB)")
     print(f"ratio zip/bare: {result.seconds / bare:.3f} (goal ≤ 1.1)")
+
+
+def compare_backends(backends: list[str]) -> None:
+    """This script on each backend in its own process, then the times side by side."""
+    argv = sys.argv[1:]
+    base = [a for i, a in enumerate(argv)
+            if not a.startswith("--backend") and not (i and argv[i - 1] == "--backend")]
+    times = {}
+    for backend in backends:
+        done = subprocess.run([sys.executable, __file__, *base, "--backend", backend, "--json"],
+                              env={**os.environ, "KERAS_BACKEND": backend},
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"error: the {backend} process failed:\n{done.stderr[-3000:]}")
+        times[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+    count = times[backends[0]]["count"]
+    print(f"{count:,} images, {os.cpu_count()} CPUs; seconds (images/s):")
+    for backend, t in times.items():
+        print(f"  {backend:<10} bare {t['bare']:.1f} ({count / t['bare']:.1f})   "
+              f"zip {t['zip']:.1f} ({count / t['zip']:.1f})")
+    if {"jax", "tensorflow"} <= set(times):
+        jax, tf = times["jax"], times["tensorflow"]
+        print(f"  time ratio JAX ÷ TensorFlow: bare {jax['bare'] / tf['bare']:.2f}, "
+              f"zip {jax['zip'] / tf['zip']:.2f}")
 
 
 if __name__ == "__main__":
