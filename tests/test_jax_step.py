@@ -46,6 +46,11 @@ CASES = {
 }
 
 
+# Data-parallel over two devices: a translation family, and the noise GAN, whose batch norm
+# must see the global batch.
+TWO_DEVICES = ("cyclegan", "noise_gan")
+
+
 def _batch(name: str, config):
     size = config.image_size
     if name == "noise_gan":
@@ -68,12 +73,12 @@ def _jax_steps(folder) -> None:
         import json, pathlib
         import jax, keras, numpy as np
         from support import one_step
-        from test_jax_step import CASES, _batch, _prepare
+        from test_jax_step import CASES, TWO_DEVICES, _batch, _prepare
         folder = pathlib.Path({str(folder)!r})
         assert len(jax.devices()) == 2, jax.devices()
         two = keras.distribution.DataParallel(devices=jax.devices())
         for name, config in CASES.items():
-            for label, distribution in (("one", None), ("two", two)):
+            for label, distribution in (("one", None), ("two", two))[:1 + (name in TWO_DEVICES)]:
                 model = one_step.build(config, distribution)
                 one_step.load_weights(model, folder / name / "initial")
                 _prepare(name, config, model)
@@ -103,7 +108,7 @@ def steps(tmp_path_factory):
                          "tensorflow_logs": logs}
     _jax_steps(folder)
     for name in CASES:
-        for label in ("one", "two"):
+        for label in ("one", "two")[:1 + (name in TWO_DEVICES)]:
             with np.load(folder / name / f"jax_{label}.npz") as arrays:
                 results[name][f"jax_{label}"] = dict(arrays)
             results[name][f"jax_{label}_logs"] = json.loads(
@@ -131,7 +136,7 @@ def test_one_jax_step_equals_the_tensorflow_step(steps, name):
         assert any(line.startswith(f"opt_{network}/") for line in moved), network
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", TWO_DEVICES)
 def test_two_jax_devices_equal_one(steps, name):
     result = steps[name]
     ours = result["jax_one"]

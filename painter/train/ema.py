@@ -71,8 +71,12 @@ class GeneratorEMA:
 
     def reset(self) -> None:
         """Sets the average to the generator's current weights (a run's start)."""
+        from keras import ops
+
         for average, weight in zip(self.network.weights, self.generator.weights):
-            average.assign(weight)
+            # A copy: on JAX, assigning the weight itself would share its buffer, which a
+            # jitted step that donates its state cannot take twice.
+            average.assign(ops.copy(weight))
 
     def update(self) -> None:
         """One step of the average; call it inside the train step (replica context) after

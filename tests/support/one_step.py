@@ -27,11 +27,16 @@ def build(config, distribution=None):
     keeps one), under a JAX `keras.distribution` when given."""
     from painter.train.run import build_training_model
 
+    import keras
+
     from painter.train.ema import generator_ema
 
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     with scope:
-        model = build_training_model(config, 4, _OneDevice(), jit_compile=False)
+        # Compiled on JAX, as training is there (and faster to compile whole than op by
+        # op); eager on TensorFlow, the cheapest there.
+        model = build_training_model(config, 4, _OneDevice(),
+                                     jit_compile=keras.backend.backend() == "jax")
     ema = generator_ema(model)
     if ema is not None:
         ema.reset()
