@@ -46,6 +46,8 @@ CASES = {
 }
 
 
+BFLOAT16 = dataclasses.replace(CASES["noise_gan"], mixed_precision="mixed_bfloat16")
+
 # Data-parallel over two devices: a translation family, and the noise GAN, whose batch norm
 # must see the global batch.
 TWO_DEVICES = ("cyclegan", "noise_gan")
@@ -73,7 +75,7 @@ def _jax_steps(folder) -> None:
         import json, pathlib
         import jax, keras, numpy as np
         from support import one_step
-        from test_jax_step import CASES, TWO_DEVICES, _batch, _prepare
+        from test_jax_step import BFLOAT16, CASES, TWO_DEVICES, _batch, _prepare
         folder = pathlib.Path({str(folder)!r})
         assert len(jax.devices()) == 2, jax.devices()
         two = keras.distribution.DataParallel(devices=jax.devices())
@@ -90,6 +92,16 @@ def _jax_steps(folder) -> None:
                     scope.__exit__(None, None, None)
                 np.savez(folder / name / f"jax_{{label}}.npz", **one_step.state_of(model))
                 (folder / name / f"jax_{{label}}_logs.json").write_text(json.dumps(logs))
+        # The TPU kernel's policy: the same step under mixed_bfloat16.
+        name, config = "noise_gan", BFLOAT16
+        model = one_step.build(config)
+        one_step.load_weights(model, folder / name / "initial")
+        _prepare(name, config, model)
+        logs = one_step.fit_one_step(model, _batch(name, config))
+        np.savez(folder / name / "jax_bfloat16.npz", **one_step.state_of(model))
+        (folder / name / "jax_bfloat16_logs.json").write_text(json.dumps(logs))
+        dtypes = sorted({{layer.compute_dtype for layer in model.generator.layers[1:]}})
+        (folder / name / "jax_bfloat16_dtypes.json").write_text(json.dumps(dtypes))
     """, backend="jax", devices=2)
 
 
@@ -113,6 +125,11 @@ def steps(tmp_path_factory):
                 results[name][f"jax_{label}"] = dict(arrays)
             results[name][f"jax_{label}_logs"] = json.loads(
                 (folder / name / f"jax_{label}_logs.json").read_text())
+    with np.load(folder / "noise_gan" / "jax_bfloat16.npz") as arrays:
+        results["noise_gan"]["jax_bfloat16"] = dict(arrays)
+    for kind in ("logs", "dtypes"):
+        results["noise_gan"][f"jax_bfloat16_{kind}"] = json.loads(
+            (folder / "noise_gan" / f"jax_bfloat16_{kind}.json").read_text())
     return results
 
 
@@ -177,3 +194,17 @@ def test_cases_cover_every_family():
 
     assert set(CASES) == set(FAMILIES)
     assert all(dataclasses.is_dataclass(config) for config in CASES.values())
+
+
+def test_a_mixed_bfloat16_jax_step_computes_in_bfloat16_and_keeps_float32_weights(steps):
+    result = steps["noise_gan"]
+    assert "bfloat16" in result["jax_bfloat16_dtypes"]
+    state, full = result["jax_bfloat16"], result["jax_one"]
+    moved = one_step.compare(result["initial"], state, 1e-7)
+    for network in ("generator", "discriminator"):
+        weights = [k for k in state if k.startswith(f"{network}/")]
+        assert all(state[k].dtype == np.float32 and np.isfinite(state[k]).all() for k in weights)
+        assert any(line.startswith(f"{network}/") for line in moved)
+    # bfloat16 keeps 8 bits of mantissa: the losses agree with float32's to ~1%.
+    for key, value in result["jax_one_logs"].items():
+        assert result["jax_bfloat16_logs"][key] == pytest.approx(value, rel=3e-2, abs=1e-3), key
