@@ -77,8 +77,9 @@ from painter.metrics.inception import fid_inception
 monets = decode_photos(sorted(Path(args["monets"]).glob("*.jpg")))
 network = fid_inception(weights=args["fid_weights"])
 np.save(out / "features.npy", inception_features(list(monets), batch=8, model=network))
-score_module.frechet_distance = lambda mu1, sigma1, mu2, sigma2: float(
-    np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2))
+from test_jax_score import cheap_frechet_distance
+
+score_module.frechet_distance = cheap_frechet_distance
 results["score"] = painter("score", args["generated"], "--real", args["real"], "--json",
                            "--no-cache", "--batch", 8, "--weights", args["fid_weights"])
 
@@ -89,8 +90,8 @@ results["tensorflow_imported"] = any(m.split(".")[0] == "tensorflow" for m in sy
 """
 
 
-def _cheap_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """The subprocess's stand-in for the FID's sqrtm maths (same on both sides)."""
+def cheap_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """The stand-in for the FID's sqrtm maths in `painter score`, the same on both sides."""
     return float(np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2))
 
 
@@ -214,7 +215,7 @@ def test_score_on_jax_equals_score_on_tensorflow(inputs, on_jax, run_cli, monkey
     _, results = on_jax
     assert results["score"]["code"] == 0, results["score"]["err"]
     on_jax_score = json.loads(results["score"]["out"])
-    monkeypatch.setattr(score_module, "frechet_distance", _cheap_frechet_distance)
+    monkeypatch.setattr(score_module, "frechet_distance", cheap_frechet_distance)
     code, out, err = run_cli("score", args["generated"], "--real", args["real"], "--json",
                              "--no-cache", "--batch", 8, "--weights", args["fid_weights"])
     assert code == 0, err
