@@ -205,19 +205,26 @@ class TrainingRun:
         the schedules' variables as state: a compiled JAX step holds the variables it is
         not handed as constants, and would go on with the old schedule. Nothing on
         TensorFlow, whose step reads them."""
+        model = self.model
+        if (self._schedules_compiled_in()
+                and getattr(model, "train_function", None) is not None):
+            model.make_train_function(force=True)
+            self.deadline.recompiling()
+
+    def _schedules_compiled_in(self) -> bool:
+        """Whether the compiled step holds the schedules' variables as constants: on JAX,
+        unless they are among the variables `fit` hands it (`model.optimizer.variables`)."""
         import keras
 
         from painter.train.schedules import decaying_schedules
 
         model = self.model
-        if (getattr(model, "jax_state_sync", None) is None
-                or getattr(model, "train_function", None) is None):
-            return
+        if getattr(model, "jax_state_sync", None) is None:
+            return False
         threaded = {id(v) for v in getattr(model.optimizer, "variables", ())}
         lengths = [v for schedule in decaying_schedules(model.optimizers).values()
                    for v in vars(schedule).values() if isinstance(v, keras.Variable)]
-        if any(id(v) not in threaded for v in lengths):
-            model.make_train_function(force=True)
+        return any(id(v) not in threaded for v in lengths)
 
     def _optimizer_step(self, name: str) -> int:
         sync_model_state(self.model)
@@ -230,8 +237,12 @@ class TrainingRun:
         from painter.train.schedules import decaying_schedules
 
         steps = self.config.steps_per_epoch
-        # Called before this epoch's own checkpoint is written.
-        fits = self.deadline.epochs_that_fit(steps, pending=self.deadline.checkpoint_seconds)
+        # Called before this epoch's own checkpoint is written. Where a new plan compiles
+        # the step again (JAX), the plan leaves room for that compile: else the compile
+        # would shrink the next epoch's plan, which compiles again, and so on.
+        pending = self.deadline.checkpoint_seconds + (
+            self.deadline.recompile_seconds() if self._schedules_compiled_in() else 0.0)
+        fits = self.deadline.epochs_that_fit(steps, pending=pending)
         projected = workers_min(self.strategy, self.epoch + fits)
         schedules = decaying_schedules(self.model.optimizers)
         step = self.global_step
