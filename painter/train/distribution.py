@@ -58,7 +58,7 @@ class JaxDataParallel:
     def describe(self) -> str:
         if self.distribution is None:
             return f"JAX on 1 {self.platform} device"
-        return (f"JAX DataParallel over {len(self.devices)} {self.platform} devices")
+        return f"JAX DataParallel over {len(self.devices)} {self.platform} devices"
 
 
 def device_names(devices) -> str:

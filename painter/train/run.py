@@ -262,6 +262,8 @@ def _plan(config, *, data, out, epochs, steps_per_epoch, time_budget, resume, fo
     config = dataclasses.replace(config, epochs=epochs or config.epochs, steps_per_epoch=steps)
     # On JAX the step is always compiled: run op by op it would be slow beyond use.
     jit = bool((config.jit_compile or backend == "jax") and jit_allowed(chosen))
+    if backend == "jax" and not config.jit_compile:
+        log("jit_compile = false: ignored on JAX, whose steps are always compiled")
     if config.jit_compile and not jit:
         log(f"jit_compile: off under {describe_strategy(chosen)} (XLA cannot span its devices)")
     return RunPlan(config=config, family=family, root=root, run_dir=run_dir, resume=resume,
