@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from conftest import layers_of, random_images, tiny_cyclegan
 from painter.models.discriminators import patchgan_discriminator, patchgan_output_size
+from painter.models.layers import SpectralNormalization
 
 TINY = tiny_cyclegan(image_size=64, disc_layers=3)  # the 70×70 PatchGAN's layers
 
@@ -59,7 +60,7 @@ def test_receptive_field_is_70x70():
 
 def test_spectral_norm_wraps_every_conv_and_drops_norms():
     model = patchgan_discriminator(dataclasses.replace(TINY, spectral_norm=True), "disc_Y")
-    wrappers = layers_of(model, keras.layers.SpectralNormalization)
+    wrappers = layers_of(model, SpectralNormalization)
     assert len(wrappers) == TINY.disc_layers + 2
     assert all(isinstance(w.layer, keras.layers.Conv2D) for w in wrappers)
     assert not layers_of(model, keras.layers.Conv2D)  # no unwrapped conv

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import layers_of
 from painter.config import NoiseGANConfig
+from painter.models.layers import SpectralNormalization
 from painter.models.noise_gan import noise_discriminator, noise_generator
 
 TINY = NoiseGANConfig(image_size=32, latent_dim=8, gen_filters=16, disc_filters=4)
@@ -26,7 +27,7 @@ def test_generator_layout():
     model = noise_generator(TINY, name="gen")
     assert model.name == "gen" and model.input_shape == (None, 8)
     dense = model.get_layer("gen_dense_sn")
-    assert isinstance(dense, keras.layers.SpectralNormalization)
+    assert isinstance(dense, SpectralNormalization)
     assert dense.layer.units == 4 * 4 * 16
     assert model.get_layer("gen_reshape").output.shape[1:] == (4, 4, 16)
     # log2(32 / 4) = 3 up blocks: 4 → 8 → 16 → 32 px; the floor is min(32, gen_filters).
@@ -36,7 +37,7 @@ def test_generator_layout():
     assert len(layers_of(model, keras.layers.BatchNormalization)) == 3
     assert len(layers_of(model, keras.layers.UpSampling2D)) == 3
     head = model.get_layer("gen_head_sn")
-    assert isinstance(head, keras.layers.SpectralNormalization) and head.layer.filters == 3
+    assert isinstance(head, SpectralNormalization) and head.layer.filters == 3
     out = keras.ops.convert_to_numpy(model(latents(), training=True))
     assert out.shape == (2, 32, 32, 3) and out.dtype == np.float32
     assert np.abs(out).max() <= 1.0 and out.std() > 0
@@ -68,7 +69,7 @@ def test_skip_path_carries_the_upsampled_input():
 
 def test_discriminator_has_spectral_norm_on_every_conv_and_batch_norm():
     model = noise_discriminator(TINY, name="disc")
-    wrappers = layers_of(model, keras.layers.SpectralNormalization)
+    wrappers = layers_of(model, SpectralNormalization)
     assert len(wrappers) == TINY.disc_layers + 2 and not layers_of(model, keras.layers.Conv2D)
     assert [w.layer.strides for w in wrappers] == [(2, 2)] * 3 + [(1, 1)] * 2
     norms = layers_of(model, keras.layers.BatchNormalization)

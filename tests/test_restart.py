@@ -157,7 +157,8 @@ def test_a_restart_starts_from_the_parents_best_weights_with_fresh_optimizers(
     from painter.train.run import _open_run_dir
 
     _open_run_dir(SimpleNamespace(run_dir=child, force=False, resume=True, restart_from=None,
-                                  root=sample_dir, tracking=None), written)
+                                  root=sample_dir, tracking=None, backend="tensorflow",
+                                  strategy=SimpleNamespace(num_replicas_in_sync=1)), written)
     assert read_restart(child) == record and load_config(child / "config.toml") == written
 
 

@@ -19,6 +19,8 @@ Both end a step with the generator's moving average where the run keeps one
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -51,14 +53,27 @@ class ReplicaLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
         return on_every_replica(finite)
 
 
+def schedule_variables(optimizer) -> list:
+    """The Keras variables of the optimizer's learning-rate schedule, if it keeps any
+    (inside a loss-scaling wrapper too): a schedule the time budget moves during `fit`."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    rate = getattr(inner, "_learning_rate", None)
+    if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return []
+    return [v for v in vars(rate).values() if isinstance(v, keras.Variable)]
+
+
 class StepState:
     """What the JAX `fit` threads through a step as its "optimizer variables": every
-    optimizer's variables, in the model's network order, then the generator average's
-    weights (`painter.train.ema`).
+    optimizer's variables and its schedule's, in the model's network order, then the
+    generator average's weights (`painter.train.ema`).
 
     Keras' JAX trainer keeps one optimizer's variables in the state it passes to
-    `train_step`; a GAN has one optimizer per network. Set as `model.optimizer` on JAX
-    only (`GANTrainer.compile`); on TensorFlow a family model has no `optimizer`.
+    `train_step`; a GAN has one optimizer per network. The schedules' variables are state
+    too, so a schedule the time budget refits mid-run reaches the compiled step without
+    compiling it again (a jitted step holds the variables it is not handed as constants).
+    Set as `model.optimizer` on JAX only (`GANTrainer.use_step_state`); on TensorFlow a
+    family model has no `optimizer`.
     """
 
     built = True
@@ -66,14 +81,17 @@ class StepState:
     def __init__(self, model):
         self._model = model
 
+    def groups(self) -> list[tuple[str, list]]:
+        """[(network name, its optimizer's variables + its schedule's)…, ("ema", …)]."""
+        groups = [(name, list(optimizer.variables) + schedule_variables(optimizer))
+                  for name, optimizer in self._model.optimizers.items()]
+        ema = getattr(self._model, "generator_ema", None)
+        groups.append(("ema", list(ema.network.weights) if ema is not None else []))
+        return groups
+
     @property
     def variables(self) -> list:
-        variables = [v for optimizer in self._model.optimizers.values()
-                     for v in optimizer.variables]
-        ema = getattr(self._model, "generator_ema", None)
-        if ema is not None:
-            variables += list(ema.network.weights)
-        return variables
+        return [v for _, group in self.groups() for v in group]
 
     def finalize_variable_values(self, variables):
         pass
@@ -108,6 +126,24 @@ class GANTrainer(keras.Model):
 
             return tf_train_step(self, *args)
         return jax_train_step(self, *args)
+
+
+@contextlib.contextmanager
+def _values_bound(variables, values):
+    """Gives `variables` these (traced) values while the block runs.
+
+    An optimizer's `stateless_apply` maps only its own variables in its `StatelessScope`;
+    a variable outside that mapping (the schedule's) is read from its stored value, which
+    is here the value threaded through the step instead of a constant.
+    """
+    saved = [variable._value for variable in variables]
+    try:
+        for variable, value in zip(variables, values):
+            variable._value = value
+        yield
+    finally:
+        for variable, value in zip(variables, saved):
+            variable._value = value
 
 
 def _mapped_values(scope, variables, values) -> list:
@@ -150,11 +186,11 @@ def jax_train_step(model: GANTrainer, state, data):
     # updates, as on TensorFlow, where the assignment happens to the variable itself.
     trainable_values = list(assigned)
 
-    # Each optimizer's slice of the step state, in the order `StepState` lists them.
+    # Each group's slice of the step state, in the order `StepState` lists them.
     offsets, start = {}, 0
-    for name, optimizer in model.optimizers.items():
-        offsets[name] = (start, start + len(optimizer.variables))
-        start += len(optimizer.variables)
+    for name, group in model.optimizer.groups():
+        offsets[name] = (start, start + len(group))
+        start += len(group)
     step_values = list(step_values)
     for key, names in step.targets().items():
         cotangent = {k: ops.ones_like(v) if k == key else ops.zeros_like(v)
@@ -170,17 +206,22 @@ def jax_train_step(model: GANTrainer, state, data):
                     scale = loss_scale(optimizer)
                 grads = clip_to_norm(grads, step.clipnorm, scale)
             first, end = offsets[name]
-            new_weights, new_optimizer = optimizer.stateless_apply(
-                step_values[first:end], grads, [trainable_values[i] for i in indices]
-            )
+            own = len(optimizer.variables)
+            schedule = schedule_variables(optimizer)
+            with _values_bound(schedule, step_values[first + own:end]):
+                new_weights, new_optimizer = optimizer.stateless_apply(
+                    step_values[first:first + own], grads,
+                    [trainable_values[i] for i in indices]
+                )
             for i, value in zip(indices, new_weights):
                 trainable_values[i] = value
-            step_values[first:end] = new_optimizer
+            step_values[first:first + own] = new_optimizer
 
     ema = getattr(model, "generator_ema", None)
     if ema is not None:
-        step_values[start:] = _ema_values(ema, step_values[start:], trainable_values,
-                                          non_trainable_values, trainable, non_trainable)
+        first, end = offsets["ema"]
+        step_values[first:end] = _ema_values(ema, step_values[first:end], trainable_values,
+                                             non_trainable_values, trainable, non_trainable)
 
     mapping = list(zip(model.metrics_variables, metrics_values))
     with keras.StatelessScope(state_mapping=mapping) as scope:
