@@ -12,7 +12,9 @@
 #    /kaggle (the environment variables of tests/test_kaggle_kernel.py): the wheel is
 #    installed with `pip install --no-deps` into the venv, the weights are imported;
 # 4. scores the sample photos against the sample Monets with the converted weights under
-#    both Keras versions and compares the two MiFIDs.
+#    both Keras versions and compares the two MiFIDs;
+# 5. runs tests/test_jax_step.py in the venv with the oldest jax painter[jax] allows: every
+#    family's train step on Keras' JAX backend equals TensorFlow's under Kaggle's Keras.
 #
 # Needs the converted weights (`painter weights fetch`) and the network for step 1 only.
 # Writes everything under $WORK (default: a new temporary folder) and prints a summary.
@@ -142,4 +144,16 @@ if abs(kaggle - dev) > 1e-3 * max(1.0, abs(dev)):
     sys.exit("FAILED: the weights do not give the same MiFID under Kaggle's Keras")
 EOF
 
-echo "OK $(date -u +%Y-%m-%dT%H:%MZ): the kernel ran end to end in ${seconds}s under $VERSIONS"
+# 5. Keras' JAX backend under the same Keras, with the oldest jax the `jax` extra allows
+#    (Kaggle's TPU image has Keras 3 with jax[tpu]; numpy stays at the pin): one train step
+#    of every family on JAX equals TensorFlow 2.20's (tests/test_jax_step.py).
+JAX_PINS=(jax==0.6.2 jaxlib==0.6.2)
+echo "== the train steps on Keras' JAX backend (${JAX_PINS[*]}) against TensorFlow, Keras $("$ENV_DIR/bin/python" -c 'import importlib.metadata as m; print(m.version("keras"))')"
+"$ENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "${JAX_PINS[@]}" \
+    "${KAGGLE_PINS[@]}" pytest google-crc32c
+(cd "$REPO" && PYTHONPATH="$REPO" PAINTER_TEST_JAX_CACHE="$WORK/jax-cache" \
+    "$ENV_DIR/bin/python" -m pytest -q -p no:cacheprovider tests/test_jax_step.py) \
+    > "$WORK/jax_step.log" 2>&1 || { tail -30 "$WORK/jax_step.log"; echo "FAILED: the JAX steps" >&2; exit 1; }
+tail -1 "$WORK/jax_step.log"
+
+echo "OK $(date -u +%Y-%m-%dT%H:%MZ): the kernel ran end to end in ${seconds}s under $VERSIONS; the JAX steps equal TensorFlow's under ${JAX_PINS[*]}"

@@ -165,8 +165,9 @@ def gradient_masks(state: dict, noise: float = 1e-3) -> dict[str, np.ndarray]:
 
 def optimizer_scales(state: dict) -> dict[str, float]:
     """{optimizer variable name: the largest magnitude among its optimizer's variables of
-    the same kind (first moments, second moments)}: a gradient that is rounding noise
-    (see `gradient_masks`) is compared at its network's gradient scale, not its own."""
+    the same kind (first moments, second moments; the latter doubled)}: a gradient that
+    is rounding noise (see `gradient_masks`) is compared at its network's gradient scale,
+    not its own."""
     def kind(name):
         return next((k for k in ("_momentum", "_velocity") if name.endswith(k)), None)
 
@@ -175,5 +176,8 @@ def optimizer_scales(state: dict) -> dict[str, float]:
         if name.startswith("opt_") and kind(name):
             key = (name.split("/", 1)[0], kind(name))
             largest[key] = max(largest.get(key, 0.0), float(np.abs(value).max(initial=0)))
-    return {name: largest[(name.split("/", 1)[0], kind(name))]
+    # A second moment is the gradient squared: its relative error is twice the gradient's,
+    # so it is held to the gradient's bound.
+    factor = {"_momentum": 1.0, "_velocity": 2.0}
+    return {name: largest[(name.split("/", 1)[0], kind(name))] * factor[kind(name)]
             for name in state if name.startswith("opt_") and kind(name)}
