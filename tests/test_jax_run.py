@@ -179,9 +179,16 @@ print("RESULTS " + json.dumps(results))
 
 
 def _start(args, env, log: Path):
-    """A subprocess whose output goes to `log` (a pipe nobody reads could fill and stall it)."""
+    """A subprocess whose output goes to `log` (a pipe nobody reads could fill and stall it),
+    with SIGINT at its default: started from a shell's background job, the suite inherits
+    SIGINT ignored, and a Python started so never raises KeyboardInterrupt."""
     with open(log, "w") as file:
-        return subprocess.Popen(args, env=env, stdout=file, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(args, env=env, stdout=file, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_default_sigint)
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait(process, log: Path, done, what: str, timeout: float = 600) -> None:
@@ -209,10 +216,7 @@ def runs(tmp_path_factory, sample_dir):
     from painter.train import train
 
     folder = tmp_path_factory.mktemp("runs")
-    env = backend_env("jax", devices=2)
-    env.update(JAX_COMPILATION_CACHE_DIR=str(folder / "jax_cache"),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    env = backend_env("jax", devices=2)  # with the suite's JAX compilation cache
     cli_env = dict(env)
     del cli_env["KERAS_BACKEND"]  # the option chooses
     config_path = folder / "tiny.toml"
