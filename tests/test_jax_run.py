@@ -97,8 +97,8 @@ class InterruptAt(RunCallback):
 
 
 class StopLearningAfter(RunCallback):
-    """Sets every learning rate to 0 after epoch `epoch` (`TrainingRun.schedules_changed`)
-    and keeps the weights then, in `self.weights`."""
+    """Sets every learning rate to 0 after epoch `epoch`, as the time budget refits a
+    schedule during `fit`, and keeps the weights then, in `self.weights`."""
 
     def __init__(self, epoch: int):
         super().__init__()
@@ -110,7 +110,6 @@ class StopLearningAfter(RunCallback):
         if epoch == self.epoch:
             for schedule in decaying_schedules(self.run.model.optimizers).values():
                 schedule.restore(learning_rate=0.0, constant_steps=1e9, decay_steps=1.0)
-            self.run.schedules_changed()
             self.weights = weight_arrays(self.run.model)
 
 

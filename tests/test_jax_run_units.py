@@ -145,19 +145,3 @@ def test_strategies_on_jax_map_onto_its_devices_or_fail_in_one_line(jax_installe
     assert found["multi-host"].startswith("UsageError: JAX runs 2 processes (multi-host)")
     assert all("\n" not in value for value in found.values())
     assert not (tmp_path / "unused").exists()
-
-
-def test_the_step_that_compiles_again_is_no_step_time_for_the_budget():
-    from painter.train.budget import Deadline
-
-    deadline = Deadline(600)
-    for seconds in (20.0, 1.0, 1.2):  # the first step compiles
-        deadline.record_step(seconds)
-    deadline.recompiling()  # a new schedule on JAX: the next step compiles again
-    deadline.record_step(25.0)
-    deadline.record_step(0.9)
-    assert deadline.step_seconds() == 1.2
-    assert deadline.recompile_seconds() == 25.0
-    deadline.record_step(26.0)  # not announced: a slow step counts
-    assert deadline.step_seconds() == 26.0
-    assert Deadline(600).recompile_seconds() == 0.0

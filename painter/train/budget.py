@@ -65,8 +65,7 @@ class Deadline:
     """When to stop a run that must end within `budget` seconds of `start`.
 
     The estimates are the slowest recent step (the first, which traces and compiles, is
-    forgotten once later ones are timed, and so is the first after `recompiling`), and the
-    slowest epoch end and checkpoint seen,
+    forgotten once later ones are timed), and the slowest epoch end and checkpoint seen,
     with a first guess for the checkpoint before any was written. A margin of 2% of the
     budget (at least 5 s, at most 2 min) covers the unmeasured.
 
@@ -81,8 +80,6 @@ class Deadline:
         self.margin = 0.0 if budget is None else min(max(0.02 * budget, 5.0), 120.0)
         self._steps: list[float] = []
         self._first_step: float | None = None
-        self._compiling = False
-        self._recompiles: list[float] = []
         self.checkpoint_seconds = 5.0  # a guess until one is timed
         self._checkpoint_timed = False
         self.epoch_end_seconds = 0.0  # the slowest epoch end
@@ -102,22 +99,8 @@ class Deadline:
     def record_step(self, seconds: float) -> None:
         if self._first_step is None:
             self._first_step = seconds
-        elif self._compiling:
-            self._compiling = False
-            self._recompiles.append(seconds)
         else:
             self._steps.append(seconds)
-
-    def recompiling(self) -> None:
-        """The next step compiles the step again (a JAX step after a new schedule): its
-        time is no step's time, and would shrink the epochs the budget plans, which asks
-        for another schedule and another compile."""
-        self._compiling = True
-
-    def recompile_seconds(self) -> float:
-        """What compiling the step again costs: the slowest recompile timed, else the
-        first step's time (which traced and compiled it)."""
-        return max(self._recompiles, default=self._first_step or 0.0)
 
     def record_checkpoint(self, seconds: float) -> None:
         self.checkpoint_seconds = (

@@ -197,34 +197,6 @@ class TrainingRun:
             # staged run left it idle (exact when it trains in every step left).
             own = self._optimizer_step(name)
             schedule.fit_end(end_step - step + own, decay_fraction, own)
-        self.schedules_changed()
-
-    def schedules_changed(self) -> None:
-        """Call after changing a learning-rate schedule while `fit` runs. On JAX it
-        compiles the step again (once `fit` has compiled it), unless the step is handed
-        the schedules' variables as state: a compiled JAX step holds the variables it is
-        not handed as constants, and would go on with the old schedule. Nothing on
-        TensorFlow, whose step reads them."""
-        model = self.model
-        if (self._schedules_compiled_in()
-                and getattr(model, "train_function", None) is not None):
-            model.make_train_function(force=True)
-            self.deadline.recompiling()
-
-    def _schedules_compiled_in(self) -> bool:
-        """Whether the compiled step holds the schedules' variables as constants: on JAX,
-        unless they are among the variables `fit` hands it (`model.optimizer.variables`)."""
-        import keras
-
-        from painter.train.schedules import decaying_schedules
-
-        model = self.model
-        if getattr(model, "jax_state_sync", None) is None:
-            return False
-        threaded = {id(v) for v in getattr(model.optimizer, "variables", ())}
-        lengths = [v for schedule in decaying_schedules(model.optimizers).values()
-                   for v in vars(schedule).values() if isinstance(v, keras.Variable)]
-        return any(id(v) not in threaded for v in lengths)
 
     def _optimizer_step(self, name: str) -> int:
         sync_model_state(self.model)
@@ -237,12 +209,8 @@ class TrainingRun:
         from painter.train.schedules import decaying_schedules
 
         steps = self.config.steps_per_epoch
-        # Called before this epoch's own checkpoint is written. Where a new plan compiles
-        # the step again (JAX), the plan leaves room for that compile: else the compile
-        # would shrink the next epoch's plan, which compiles again, and so on.
-        pending = self.deadline.checkpoint_seconds + (
-            self.deadline.recompile_seconds() if self._schedules_compiled_in() else 0.0)
-        fits = self.deadline.epochs_that_fit(steps, pending=pending)
+        # Called before this epoch's own checkpoint is written.
+        fits = self.deadline.epochs_that_fit(steps, pending=self.deadline.checkpoint_seconds)
         projected = workers_min(self.strategy, self.epoch + fits)
         schedules = decaying_schedules(self.model.optimizers)
         step = self.global_step
