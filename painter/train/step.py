@@ -14,15 +14,13 @@ from typing import Any
 import keras
 from keras import ops
 
-
-def _on_tensorflow() -> bool:
-    return keras.backend.backend() == "tensorflow"
+from painter.backend import on_jax
 
 
 def replica_count() -> int:
     """Replicas in sync in the current `tf.distribute` replica context; 1 outside any
     strategy and on JAX (whose data-parallel step is one program over the global batch)."""
-    if not _on_tensorflow():
+    if on_jax():
         return 1
     import tensorflow as tf
 
@@ -57,7 +55,7 @@ class ReplicaSeedGenerator(keras.random.SeedGenerator):
 
     def next(self, ordered=True):
         seed = super().next(ordered=ordered)
-        if not _on_tensorflow():
+        if on_jax():
             return seed
         import tensorflow as tf
 

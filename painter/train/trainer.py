@@ -24,11 +24,8 @@ import contextlib
 import keras
 from keras import ops
 
+from painter.backend import on_jax
 from painter.train.step import StepLosses, clip_to_norm, loss_scale
-
-
-def _on_tensorflow() -> bool:
-    return keras.backend.backend() == "tensorflow"
 
 
 @keras.saving.register_keras_serializable(package="painter")
@@ -46,7 +43,7 @@ class ReplicaLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
 
     def check_finite(self, grads):
         finite = super().check_finite(grads)
-        if not _on_tensorflow():
+        if on_jax():
             return finite
         from painter.train.replica import on_every_replica
 
@@ -117,11 +114,11 @@ class GANTrainer(keras.Model):
     def use_step_state(self) -> None:
         """On JAX, makes `fit` thread every optimizer's (and the average's) variables
         (`StepState`); call at the end of `compile`. Nothing on TensorFlow."""
-        if not _on_tensorflow():
+        if on_jax():
             self.optimizer = StepState(self)
 
     def train_step(self, *args):
-        if _on_tensorflow():
+        if not on_jax():
             from painter.train.replica import tf_train_step
 
             return tf_train_step(self, *args)
