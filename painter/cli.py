@@ -70,20 +70,17 @@ class _Command(click.Command):
         self.chooses_backend = chooses_backend
 
     def invoke(self, ctx: click.Context):
-        if self.chooses_backend:
+        if self.chooses_backend or self.needs_tensorflow:
             from painter.backend import has_tensorflow, select_backend
 
-            ctx.params["backend"] = select_backend(ctx.params.get("backend"))
+            # Without --backend, the backend `painter train` would choose (Keras' own
+            # default is TensorFlow, absent from a JAX-only install). Without TensorFlow
+            # the command runs on what it has (`painter data` reads TFRecords without it).
+            requested = ctx.params.get("backend") if self.chooses_backend else None
+            backend = select_backend(requested)
+            if self.chooses_backend:
+                ctx.params["backend"] = backend
             if self.needs_tensorflow and has_tensorflow():
-                _import_tensorflow_quietly()
-        elif self.needs_tensorflow:
-            from painter.backend import has_tensorflow, select_backend
-
-            # Without TensorFlow the command runs on what it has (`painter data` reads
-            # TFRecords without it; Keras runs on JAX, chosen here as `painter train`
-            # chooses it, since Keras' own default is TensorFlow).
-            select_backend()
-            if has_tensorflow():
                 _import_tensorflow_quietly()
         return super().invoke(ctx)
 
