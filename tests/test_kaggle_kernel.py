@@ -234,17 +234,24 @@ def test_kernel_runs_twice_in_the_same_session(kaggle, monkeypatch, fid_weights)
     assert len(status["steps"]) == len(first["steps"])  # a new status.json, not appended to
 
 
+def _run_kernel_built_for(kaggle, tmp_path, accelerator: str):
+    """Runs the tiny config's kernel as the bundle writes it for `accelerator` (on this
+    machine, which has none); returns (exit code, log, status.json)."""
+    from painter.kaggle.bundle import kernel_budget, write_kernel_folder
+
+    folder = tmp_path / f"{accelerator}-kernel"
+    folder.mkdir()
+    write_kernel_folder(folder, config="tiny", accelerator=accelerator, username="tester",
+                        budget=kernel_budget(accelerator, gflops=0.01))
+    code, log, status, _ = kaggle.run(folder / "painter_kernel.py")
+    return code, log, status
+
+
 @pytest.mark.slow
 def test_a_gpu_kernel_without_a_gpu_stops_before_training_and_leaves_the_baseline(
     kaggle, bundle, tmp_path
 ):
-    from painter.kaggle.bundle import kernel_budget, write_kernel_folder
-
-    folder = tmp_path / "gpu-kernel"
-    folder.mkdir()
-    write_kernel_folder(folder, config="tiny", accelerator="gpu", username="tester",
-                        budget=kernel_budget("gpu", gflops=0.01))
-    code, log, status, _ = kaggle.run(folder / "painter_kernel.py")
+    code, log, status = _run_kernel_built_for(kaggle, tmp_path, "gpu")
     assert code == 1
     check_log(log, kaggle)
     errors = [line for line in log.splitlines() if line.startswith("error: accelerator:")]
@@ -265,13 +272,7 @@ def test_a_tpu_kernel_without_a_tpu_stops_before_training_on_jax(
 ):
     """The TPU kernel probes the devices JAX sees (Keras on JAX): on this CPU it refuses to
     train in one line and still leaves a checked zip, as the GPU kernel does."""
-    from painter.kaggle.bundle import kernel_budget, write_kernel_folder
-
-    folder = tmp_path / "tpu-kernel"
-    folder.mkdir()
-    write_kernel_folder(folder, config="tiny", accelerator="tpu", username="tester",
-                        budget=kernel_budget("tpu", gflops=0.01))
-    code, log, status, _ = kaggle.run(folder / "painter_kernel.py")
+    code, log, status = _run_kernel_built_for(kaggle, tmp_path, "tpu")
     assert code == 1
     check_log(log, kaggle)
     assert re.search(r"; Keras \S+ on jax; TensorFlow \S+, JAX \d", log)  # the probe ran on JAX
